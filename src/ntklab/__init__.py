@@ -1,0 +1,34 @@
+"""ntklab: wide neural networks between the lazy (NTK) regime and feature learning.
+
+The public surface, grouped; implementations live in the private modules of each subpackage.
+"""
+
+# networks and parameterisations
+from .nets import ScaledShallowNet as ScaledShallowNet
+from .nets import node_scaling as node_scaling
+from .nets import get_activation as get_activation
+
+# kernels
+from .kernels import empirical_ntk as empirical_ntk
+from .kernels import empirical_ntk_generic as empirical_ntk_generic
+from .kernels import shallow_mean_ntk as shallow_mean_ntk
+from .kernels import kernel_drift as kernel_drift
+from .kernels import spectrum as spectrum
+from .kernels import condition_number as condition_number
+
+# data
+from .data import Dataset as Dataset
+from .data import load_dataset as load_dataset
+from .data import sphere_sin as sphere_sin
+
+# configuration, training and the run store
+from ._errors import ConfigError as ConfigError
+from .config import RunConfig as RunConfig
+from .config import load_config as load_config
+from .dynamics import train as train
+from .dynamics import train_many as train_many
+from .dynamics import load_model as load_model
+from .runs import Run as Run
+from .runs import load_run as load_run
+
+__version__ = "0.1.0"

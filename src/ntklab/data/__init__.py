@@ -1,0 +1,8 @@
+"""Data: the dataset container, simulated data, and (via ``load_dataset``) every named source."""
+
+from ._dataset import Dataset as Dataset
+from ._registry import DATASETS as DATASETS
+from ._registry import load_dataset as load_dataset
+from ._registry import register_dataset as register_dataset
+from ._sphere import sphere_sin as sphere_sin
+from ._sphere import uniform_sphere as uniform_sphere

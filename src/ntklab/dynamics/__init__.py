@@ -1,0 +1,12 @@
+"""Dynamics: optimisers, the training loop with probes, stacked multi-run training."""
+
+from ._optimizers import OPTIMIZERS as OPTIMIZERS
+from ._optimizers import build_optimizer as build_optimizer
+from ._optimizers import register_optimizer as register_optimizer
+from ._probes import ProbeState as ProbeState
+from ._probes import risk as risk
+from ._stacked import StackedModels as StackedModels
+from ._train import batch_key as batch_key
+from ._train import load_model as load_model
+from ._train import train as train
+from ._train import train_many as train_many

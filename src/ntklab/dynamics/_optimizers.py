@@ -1,0 +1,55 @@
+"""Optimiser factory: a name in the run config -> a ``torch.optim.Optimizer``.
+
+``gd`` / ``sgd`` are plain (stochastic) gradient descent, theta <- theta - lr * grad (full batch makes it GD);
+``momentum`` is ``torch.optim.SGD`` with momentum, ``nesterov`` its Nesterov variant, ``adam`` / ``adamw`` the
+usual.  Further optimisers register with :func:`register_optimizer` (a builder taking the parameter list
+and the :class:`~ntklab.config.OptimizerConfig`).
+
+All of these act elementwise on each parameter, which is what lets the training loop train several runs
+stacked along a leading axis as one tensor program (their summed loss decouples run by run).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+__all__ = ["OPTIMIZERS", "register_optimizer", "build_optimizer", "ELEMENTWISE"]
+
+OPTIMIZERS: dict[str, Callable] = {}
+ELEMENTWISE: set[str] = set()
+
+
+def register_optimizer(name: str, builder: Callable, *, elementwise: bool = True) -> None:
+    """Register ``builder(params_or_groups, cfg) -> Optimizer``; ``elementwise`` allows stacked training."""
+    OPTIMIZERS[name] = builder
+    if elementwise:
+        ELEMENTWISE.add(name)
+    else:
+        ELEMENTWISE.discard(name)
+
+
+register_optimizer("gd", lambda p, c: torch.optim.SGD(p, lr=c.lr, weight_decay=c.weight_decay))
+register_optimizer("sgd", lambda p, c: torch.optim.SGD(p, lr=c.lr, weight_decay=c.weight_decay))
+register_optimizer(
+    "momentum", lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+)
+register_optimizer(
+    "nesterov",
+    lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, nesterov=True, weight_decay=c.weight_decay),
+)
+register_optimizer(
+    "adam", lambda p, c: torch.optim.Adam(p, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
+)
+register_optimizer(
+    "adamw", lambda p, c: torch.optim.AdamW(p, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay)
+)
+
+
+def build_optimizer(params, cfg) -> torch.optim.Optimizer:
+    if cfg.name not in OPTIMIZERS:
+        from .._errors import ConfigError
+
+        raise ConfigError("optimizer.name", f"got {cfg.name!r}", allowed=", ".join(OPTIMIZERS))
+    return OPTIMIZERS[cfg.name](params, cfg)

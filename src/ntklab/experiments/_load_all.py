@@ -1,0 +1,3 @@
+"""Importing this module registers every built-in preset (one module per paper)."""
+
+from . import asymmetric_simulated  # noqa: F401

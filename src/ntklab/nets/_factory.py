@@ -1,0 +1,46 @@
+"""Build the network a :class:`~ntklab.config.NetworkConfig` describes (seeded).
+
+Builders are looked up by ``network.kind``; deep networks register theirs with :func:`register_network`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .._errors import check_choice
+from ._node_scaling import node_scaling
+from ._shallow import ScaledShallowNet
+
+__all__ = ["build_network", "register_network", "NETWORKS", "scaling_from_config"]
+
+NETWORKS: dict[str, Callable] = {}
+
+
+def register_network(kind: str, builder: Callable) -> None:
+    """``builder(net_cfg, *, d, out_dim, seed, dtype) -> nn.Module``."""
+    NETWORKS[kind] = builder
+
+
+def scaling_from_config(sc, m: int, *, seed: int) -> torch.Tensor:
+    return node_scaling(
+        m, kind=sc.kind, gamma=sc.gamma, alpha=sc.alpha, zipf_offset=sc.zipf_offset,
+        seed=seed + 7919 if sc.kind not in ("ntk", "zipf") else None, **sc.params,
+    )
+
+
+def _shallow(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype) -> ScaledShallowNet:
+    lam = scaling_from_config(cfg.scaling, cfg.width, seed=seed)
+    return ScaledShallowNet(
+        d, cfg.width, out_dim=out_dim, lambdas=lam, activation=cfg.activation, bias=cfg.bias,
+        trainable=tuple(cfg.trainable), weight_std=cfg.weight_std, bias_std=cfg.bias_std, seed=seed, dtype=dtype,
+    )
+
+
+register_network("shallow", _shallow)
+
+
+def build_network(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype = torch.float32):
+    check_choice("network.kind", cfg.kind, tuple(NETWORKS))
+    return NETWORKS[cfg.kind](cfg, d=d, out_dim=out_dim, seed=seed, dtype=dtype)
