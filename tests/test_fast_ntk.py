@@ -80,3 +80,43 @@ def test_fast_path_declines_what_it_cannot_compute():
     tanh = ntklab.ScaledShallowNet(5, 8, activation="tanh", dtype=torch.float64)
     assert not _mask_gram.applies(tanh, x, None, None)
     assert not _mask_gram.applies(_net(5, 8, out_dim=2), x, None, None)  # the (n, n, K, K) form
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+
+    def forward(self, x):
+        return x * self.c
+
+
+@pytest.mark.parametrize("K", [1, 3])
+@pytest.mark.parametrize("sym", [True, False])
+def test_structured_generic_equals_jacobian(K, sym):
+    from ntklab.kernels import empirical_ntk_generic
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(_Scale(0.7), torch.nn.Linear(4, 12), torch.nn.Tanh(), torch.nn.Linear(12, 9),
+                              torch.nn.ReLU(), torch.nn.Linear(9, K, bias=False)).double()
+    net[1].bias.requires_grad_(False)  # a frozen bias, a bias-free layer: every trainable subset shape
+    g = torch.Generator().manual_seed(1)
+    x1 = torch.randn(7, 4, generator=g, dtype=torch.float64)
+    x2 = None if sym else torch.randn(5, 4, generator=g, dtype=torch.float64)
+    for out in ([None] if K == 1 else [None, 2, "mean"]):
+        fast = empirical_ntk_generic(net, x1, x2, output=out, implementation="structured")
+        ref = empirical_ntk_generic(net, x1, x2, output=out, implementation="jacobian")
+        torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-14)  # float64, different summation order
+
+
+def test_structured_falls_back_where_it_does_not_apply():
+    from ntklab.kernels import empirical_ntk_generic
+    from ntklab.kernels._empirical_structured import structured_ntk
+
+    lin = torch.nn.Linear(3, 3).double()
+    shared = torch.nn.Sequential(lin, torch.nn.Tanh(), lin)  # one layer called twice
+    bn = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1)).double()
+    x = torch.randn(6, 3, dtype=torch.float64)
+    assert structured_ntk(shared, x) is None and structured_ntk(bn, x) is None
+    torch.testing.assert_close(empirical_ntk_generic(shared, x, implementation="structured"),
+                               empirical_ntk_generic(shared, x), rtol=1e-12, atol=1e-14)
