@@ -27,7 +27,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
 INPUTS = RESULTS / "inputs"
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
-sys.path.insert(0, str(BENCH_DIR.parent / "src"))
+sys.path.insert(0, os.environ.get("NTKLAB_SRC", str(BENCH_DIR.parent / "src")))  # another checkout to bench
 
 
 def setup_torch():

@@ -111,11 +111,10 @@ def build_predict(req):
     def run():
         # built inside the timed call: each includes its own eigendecomposition / set-up, as ntklab's does
         if req["method"] == "gd_mse":
-            fn = nt.predict.gradient_descent_mse(k, y, learning_rate=lr, diag_reg=0.0, trace_axes=())
+            fn = nt.predict.gradient_descent_mse(k, y, learning_rate=lr, diag_reg=0.0)
         else:
             loss = lambda fx, yy: jnp.mean((fx - yy) ** 2)  # noqa: E731 - ntklab's MSE
-            fn = nt.predict.gradient_descent(loss, k, y, learning_rate=lr, momentum=req.get("momentum"),
-                                             trace_axes=())
+            fn = nt.predict.gradient_descent(loss, k, y, learning_rate=lr, momentum=req.get("momentum"))
         return fn(t, f0)
 
     return run

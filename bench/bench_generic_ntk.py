@@ -22,7 +22,7 @@ import ntklab  # noqa: E402
 
 D, WIDTH, DEPTH, N = 50, 512, 3, (300 if QUICK else 1000)
 W_STD, B_STD = math.sqrt(2.0), 1.0
-REPEATS = 3 if QUICK else 5
+REPEATS = 3
 
 
 class Scale(torch.nn.Module):

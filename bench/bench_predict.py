@@ -71,11 +71,12 @@ def main():
             note = ""
             if peer is not None:
                 key = f"pred-{method}"
-                # ntklab's MSE is the mean over the n entries; neural-tangents' learning rate is per its own loss
-                # (gradient_descent_mse: 1/2 mean-free sum scaled internally): the agreement check says which holds.
                 try:
+                    # gradient_descent_mse follows the flow of 1/(2n)||f - y||^2: twice the rate gives ntklab's
+                    # mean-square loss; gradient_descent gets ntklab's loss itself
+                    lr_nt = 2 * lr if method == "gd_mse" else lr
                     peer.prepare(key, "predict", k=paths["k"], y=paths["y"], f0=paths["f0"], x64=True,
-                                 method=method, lr=lr, steps=list(steps), out=paths["gd"], **kw)
+                                 method=method, lr=lr_nt, steps=list(steps), out=paths["gd"], **kw)
                     fx = np.load(paths["gd"]).reshape(T, N)
                     nt_loss = ((fx - y.numpy().reshape(1, N)) ** 2).mean(1)
                     err = float(np.abs(nt_loss - ours()).max() / nt_loss.max())

@@ -62,6 +62,7 @@ class ShallowMSEGradient:
         self.xsT = self.xs.T.contiguous()
         self.yT = y.detach().T.contiguous()  # (K, n)
         self._z = torch.empty(R * m, self.n, dtype=self.W.dtype, device=self.W.device)
+        self._mask = torch.empty(R, m, self.n, dtype=self.W.dtype, device=self.W.device) if self.relu else None
         self._deriv = None
         self._e = None
 
@@ -74,7 +75,7 @@ class ShallowMSEGradient:
             if self.b is not None:
                 z += self.b.unsqueeze(-1)
             if self.relu:
-                self._deriv = z > 0  # sigma' as a mask, converted once in set_grads
+                self._deriv = torch.gt(z, 0, out=self._mask)  # sigma' = 1{z > 0} written as floats in one pass
                 h = z.clamp_(min=0)
             else:
                 self._deriv = self.act.derivative(z)
@@ -91,8 +92,7 @@ class ShallowMSEGradient:
                                                                                           device=self._e.device))
             e = e * (2.0 / (self.n * self.K))
             ex = (e.unsqueeze(-1) * self.xs).transpose(1, 2).reshape(R, self.n, self.K * d)  # (R, n, K d)
-            deriv = self._deriv.to(self.W.dtype) if self._deriv.dtype == torch.bool else self._deriv
-            p = torch.bmm(deriv, ex).view(R, m, self.K, d)  # (R, m, K, d)
+            p = torch.bmm(self._deriv, ex).view(R, m, self.K, d)  # (R, m, K, d)
             if self.K == 1:
                 grad = p.view(R, m, d).mul_(self.C.view(R, m, 1))
             else:
