@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..config import RunConfig
 from ..data import load_dataset
@@ -59,6 +59,23 @@ class AsymSimulatedOptions(BaseModel):
     sweep_seeds: int = Field(3, ge=1)
     sweep_gammas: list[float] = Field(default_factory=lambda: [1.0, 0.5, 0.2])
     full_claims: bool = False  # the --full mode's stronger claim (train risk < 1e-3 for gamma > 0)
+
+    @field_validator("configs")
+    @classmethod
+    def _configs(cls, v):
+        for alpha, gamma in v:
+            if not (0 < alpha < 1 and 0 <= gamma <= 1):
+                raise ValueError(f"got (alpha={alpha}, gamma={gamma}) (allowed: alpha in (0, 1), gamma in [0, 1])")
+        if not v:
+            raise ValueError("empty (allowed: a list of [alpha, gamma] pairs)")
+        return v
+
+    @field_validator("sweep_gammas")
+    @classmethod
+    def _gammas(cls, v):
+        if any(not 0 <= g <= 1 for g in v):
+            raise ValueError(f"got {v} (allowed: values in [0, 1])")
+        return v
 
 
 def base_config(o: AsymSimulatedOptions, *, alpha: float, gamma: float, width: int, steps: int,
