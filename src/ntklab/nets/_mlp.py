@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .._errors import ConfigError, check_choice, check_range
-from ._activations import get_activation
+from ._activations import ACTIVATIONS, get_activation
 from ._node_scaling import node_scaling as make_node_scaling
 from ._parameterizations import get_parameterization
 
@@ -143,7 +143,7 @@ class MLP(nn.Module):
         table = get_parameterization(parameterization)
         self.parameterization, self.activation, self.has_bias = table.name, activation, bias
         self.d, self.widths, self.out_dim, self.trainable = d, tuple(widths), out_dim, trainable
-        self._act = get_activation(activation)
+        get_activation(activation)  # validates the name; the function is looked up by name (picklable module)
         lambdas = _resolve_lambdas(node_scaling, widths, seed)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         inv_sqrt_d = 1.0 / math.sqrt(d)
@@ -172,6 +172,10 @@ class MLP(nn.Module):
                               lr_multiplier=table.output.lr_multiplier(fan_in), bias_lr_multiplier=1.0, lambdas=None)
         for name, p in self.named_parameters():
             p.requires_grad_(self._family(name) in trainable)
+
+    @property
+    def _act(self):
+        return ACTIVATIONS[self.activation]
 
     @staticmethod
     def _family(name: str) -> str:
