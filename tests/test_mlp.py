@@ -173,15 +173,16 @@ def test_mup_and_meanfield_train_identically():
 def test_coord_check_update_scale(kind, exponent):
     """Per-coordinate updates of the hidden activations after 3 GD steps: ~ n^{-1/2} (NTK), O(1) (muP).
 
-    Widths 128..1024, 2 seeds; the tolerance 0.15 on the log-log slope covers finite-width corrections
-    (measured slopes -0.43..-0.52 and -0.04..0.04 here) yet excludes the other regime by 0.35.
+    Widths 128..1024, 4 seeds; targets of scale 3 so the residual is not dominated by the random O(1) initial
+    output of the NTK net.  Over three data draws the slopes measured -0.48..-0.54 (NTK) and -0.02..0.02 (muP);
+    the tolerance 0.15 covers that and still excludes the other regime by 0.35.
     """
-    x, y = _sphere(16, 8, 1), torch.randn(16, 1, generator=torch.Generator().manual_seed(1), dtype=F64)
+    x, y = _sphere(16, 8, 1), 3 * torch.randn(16, 1, generator=torch.Generator().manual_seed(1), dtype=F64)
 
     def build(n, seed):
         return ntklab.MLP(8, [n, n], 1, parameterization=kind, seed=seed, dtype=F64)
 
-    df = coord_check(build, [128, 256, 512, 1024], x, y, steps=3, lr=0.5, seeds=(0, 1))
+    df = coord_check(build, [128, 256, 512, 1024], x, y, steps=3, lr=0.2, seeds=(0, 1, 2, 3))
     last = df[df.step == 3].groupby(["layer", "width"]).delta.mean()
     for layer in ("x1", "x2"):
         s = last.loc[layer]

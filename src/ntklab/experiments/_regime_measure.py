@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
-from torch.func import functional_call, jvp, vjp
+from torch.func import functional_call, vjp
 
 from ..dynamics import activation_sizes
 from ..kernels import kernel_drift
@@ -40,12 +40,27 @@ def _layer_name(param: str, depth: int) -> str:
 LAYER_ORDER = [f"W{i}" for i in range(1, 10)] + [f"x{i}" for i in range(1, 10)] + ["out"]
 
 
+def _jacobian_products(f, params0: dict, x: torch.Tensor):
+    """(f(theta_0, x), v -> J^T v, delta -> J delta) with J = df(theta_0, x)/dtheta, by reverse mode only.
+
+    J delta is the pull-back of the linear map v -> J^T v (the double-vjp trick), so no forward-mode
+    decomposition is needed.
+    """
+    f0, pull = vjp(lambda p: f(p, x), params0)
+
+    def transpose(v):
+        return vjp(lambda p: f(p, x), params0)[1](v)[0]
+
+    _, push = vjp(transpose, torch.zeros_like(f0))
+    return f0.detach(), (lambda v: pull(v)[0]), (lambda delta: push(delta)[0])
+
+
 def train_linearized(model: torch.nn.Module, lrs: dict[str, float], x: torch.Tensor, y: torch.Tensor,
                      x_eval: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Full-batch GD on the MSE of the linearised model, in parameter space with ``torch.func``.
 
-    Returns (f^lin_T(x_eval), final train risk).  The pull-back J(theta_0)^T is built once; every step is one
-    forward-mode product J(theta_0) delta.  :func:`linearized_by_kernel` gives the same numbers from the kernel.
+    Returns (f^lin_T(x_eval), final train risk); ``lrs`` maps parameter names to learning rates.
+    :func:`linearized_by_kernel` gives the same numbers from the kernel.
     """
     params0 = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     frozen = {k: v.detach() for k, v in model.named_parameters() if not v.requires_grad}
@@ -54,16 +69,15 @@ def train_linearized(model: torch.nn.Module, lrs: dict[str, float], x: torch.Ten
     def f(p, inp):
         return functional_call(model, {**frozen, **p}, (inp,))
 
-    f0, pull = vjp(lambda p: f(p, x), params0)
+    f0, pull, push = _jacobian_products(f, params0, x)
     delta = {k: torch.zeros_like(v) for k, v in params0.items()}
     for _ in range(steps):
-        out = f0 + jvp(lambda p: f(p, x), (params0,), (delta,))[1]
-        grads = pull(2 * (out - y) / out.numel())[0]
+        out = f0 + push(delta)
+        grads = pull(2 * (out - y) / out.numel())
         delta = {k: delta[k] - lrs[k] * grads[k] for k in delta}
-    out = f0 + jvp(lambda p: f(p, x), (params0,), (delta,))[1]
-    risk = ((out - y) ** 2).mean()
-    f_eval = f(params0, x_eval) + jvp(lambda p: f(p, x_eval), (params0,), (delta,))[1]
-    return f_eval.detach(), risk.detach()
+    out = f0 + push(delta)
+    f0_eval, _, push_eval = _jacobian_products(f, params0, x_eval)
+    return (f0_eval + push_eval(delta)).detach(), ((out - y) ** 2).mean().detach()
 
 
 def linearized_by_kernel(model: torch.nn.Module, lr: float, x: torch.Tensor, y: torch.Tensor,
