@@ -104,6 +104,27 @@ def _resolve_lambdas(node_scaling, widths: list[int], seed: int | None) -> list[
     return out
 
 
+def _hidden_layers(table, d: int, widths: list[int], lambdas: list[torch.Tensor], *, weight_std: float,
+                   bias_std: float | None, gen, dtype) -> list[_Dense]:
+    """The input and hidden-to-hidden layers, scaled by the table (draws in a fixed order from ``gen``)."""
+    layers, fan_in = [], d
+    for l, n in enumerate(widths):
+        sc = table.input if l == 0 else table.hidden
+        n_sc = n if l == 0 else fan_in  # the width dimension: fan-out of the input layer, else fan-in
+        mult, std = sc.multiplier(n_sc), weight_std * sc.std(n_sc)
+        if l == 0:  # the fixed input dimension's 1/sqrt(d): in the multiplier or in the init
+            mult *= 1.0 / math.sqrt(d) if table.input_norm == "multiplier" else 1.0
+            std *= 1.0 / math.sqrt(d) if table.input_norm == "init" else 1.0
+        w = torch.randn(n, fan_in, generator=gen, dtype=torch.float64) * std
+        b = None
+        if bias_std is not None:
+            b = (torch.randn(n, generator=gen, dtype=torch.float64) * bias_std * table.bias.std(n)).to(dtype)
+        layers.append(_Dense(w.to(dtype), b, multiplier=mult, lr_multiplier=sc.lr_multiplier(n_sc),
+                             bias_lr_multiplier=table.bias.lr_multiplier(n), lambdas=lambdas[l].to(dtype)))
+        fan_in = n
+    return layers
+
+
 class MLP(nn.Module):
     """f(x) = c_{L+1} W^{L+1} x^L with x^l = sqrt(n_l lambda^(l)) sigma(c_l W^l x^{l-1} + b^l)."""
 
@@ -146,22 +167,9 @@ class MLP(nn.Module):
         get_activation(activation)  # validates the name; the function is looked up by name (picklable module)
         lambdas = _resolve_lambdas(node_scaling, widths, seed)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        inv_sqrt_d = 1.0 / math.sqrt(d)
-
-        layers, fan_in = [], d
-        for l, n in enumerate(widths):
-            sc = table.input if l == 0 else table.hidden
-            n_sc = n if l == 0 else fan_in  # the width dimension: fan-out of the input layer, else fan-in
-            mult, std = sc.multiplier(n_sc), weight_std * sc.std(n_sc)
-            if l == 0:
-                mult *= inv_sqrt_d if table.input_norm == "multiplier" else 1.0
-                std *= inv_sqrt_d if table.input_norm == "init" else 1.0
-            w = torch.randn(n, fan_in, generator=gen, dtype=torch.float64) * std
-            b = torch.randn(n, generator=gen, dtype=torch.float64) * bias_std * table.bias.std(n) if bias else None
-            layers.append(_Dense(w.to(dtype), None if b is None else b.to(dtype), multiplier=mult,
-                                 lr_multiplier=sc.lr_multiplier(n_sc), bias_lr_multiplier=table.bias.lr_multiplier(n),
-                                 lambdas=lambdas[l].to(dtype)))
-            fan_in = n
+        layers = _hidden_layers(table, d, widths, lambdas, weight_std=weight_std, bias_std=bias_std if bias else None,
+                                gen=gen, dtype=dtype)
+        fan_in = widths[-1]
         if output_init == "gaussian":
             u = torch.randn(out_dim, fan_in, generator=gen, dtype=torch.float64)
         else:
