@@ -1,16 +1,17 @@
 r"""Structured empirical NTK of networks whose trainable parameters all sit in ``nn.Linear`` layers.
 
-A linear layer y = a W^T + b, called once per forward on a batch of independent samples, has per-sample
-gradients d f_k(x_i) / dW = delta^k_i a_i^T and d f_k(x_i) / db = delta^k_i, with delta^k_i = d f_k(x_i) / d y_i.
+A linear layer y = c a W^T + b (c = 1 for ``nn.Linear``, the layer's multiplier for :class:`ntklab.MLP`),
+called once per forward on a batch of independent samples, has per-sample gradients
+d f_k(x_i) / dW = c delta^k_i a_i^T and d f_k(x_i) / db = delta^k_i, with delta^k_i = d f_k(x_i) / d y_i.
 Hence, summing over layers l,
 
-    Theta_kk'(x_i, x_j) = sum_l (a^l_i . a^l_j [W] + 1 [b]) (delta^{l,k}_i . delta^{l,k'}_j),
+    Theta_kk'(x_i, x_j) = sum_l (c_l^2 a^l_i . a^l_j [W] + 1 [b]) (delta^{l,k}_i . delta^{l,k'}_j),
 
 two Gram matrices per layer instead of the n x P Jacobian: O(n^2 (fan_in + fan_out)) per layer.  One forward
 and K backward passes of f_k summed over the batch give every delta (the samples do not interact).  The
 activations a and cotangents delta are collected with forward hooks.  This is the per-example-gradient Gram
 identity (and what neural-tangents calls structured derivatives).  It requires: every trainable parameter is
-the weight or bias of an ``nn.Linear`` that is called exactly once on a 2-d batch, and samples independent
+the weight or bias of such a layer that is called exactly once on a 2-d batch, and samples independent
 (no BatchNorm in training mode); :func:`structured_ok` checks what can be checked.
 
 Example:
@@ -31,11 +32,18 @@ from torch import nn
 __all__ = ["structured_ntk", "structured_ok"]
 
 
-def _linear_layers(model: nn.Module) -> list[tuple[nn.Linear, bool, bool]] | None:
+def _is_dense(mod: nn.Module) -> bool:
+    """nn.Linear, or ntklab's MLP layer h = multiplier * x W^T + b (its gradient carries the multiplier)."""
+    from ..nets._mlp import _Dense
+
+    return isinstance(mod, (nn.Linear, _Dense))
+
+
+def _linear_layers(model: nn.Module) -> list[tuple[nn.Module, bool, bool]] | None:
     """(layer, W trainable, b trainable) for layers with a trainable parameter; None if a parameter is elsewhere."""
     owned = {}
     for mod in model.modules():
-        if isinstance(mod, nn.Linear):
+        if _is_dense(mod):
             owned[id(mod.weight)] = mod
             if mod.bias is not None:
                 owned[id(mod.bias)] = mod
@@ -43,7 +51,7 @@ def _linear_layers(model: nn.Module) -> list[tuple[nn.Linear, bool, bool]] | Non
         return None
     out = []
     for mod in model.modules():
-        if isinstance(mod, nn.Linear):
+        if _is_dense(mod):
             w = mod.weight.requires_grad
             b = mod.bias is not None and mod.bias.requires_grad
             if w or b:
@@ -110,6 +118,9 @@ def structured_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None =
     sym = x2 is None
     for (m, w_tr, b_tr), (a1, d1), (a2, d2) in zip(layers, f1, f2):
         geo = _gram(a1, None if sym else a2) if w_tr else None
+        mult = float(getattr(m, "multiplier", 1.0))
+        if geo is not None and mult != 1.0:
+            geo.mul_(mult * mult)
         if geo is not None and b_tr:
             geo += 1
         for k in range(K):
