@@ -57,21 +57,17 @@ def test_int8_path_is_taken_and_exact_in_float32():
     assert torch.equal(k32, k32.T)
 
 
-def test_block_row_split_is_symmetric_and_consistent(monkeypatch):
-    """Several row blocks (mirrored off-diagonal blocks) give the same kernel as one block."""
-    net = _net(6, 50, kind="zipf")
+def test_chunked_masks_and_row_blocks_agree(monkeypatch):
+    """Small chunks (many preactivation chunks and int32 row blocks) give the same kernel as one chunk."""
     x = torch.randn(37, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    one = _mask_gram.step_activation_ntk(net, x)
-    monkeypatch.setattr(_mask_gram, "_F32_ROWS", 8)
-    many = _mask_gram.step_activation_ntk(net, x)
-    torch.testing.assert_close(many, one, rtol=1e-13, atol=1e-15)
-    net8 = _net(6, 50, kind="ntk")
-    one8 = _mask_gram.step_activation_ntk(net8, x)
-    monkeypatch.setattr(_mask_gram, "_INT8_ROWS", 8)
-    many8 = _mask_gram.step_activation_ntk(net8, x)
-    # the counts are exact integers; only the d-term geometric dot products may round differently (GEMM vs syrk)
-    torch.testing.assert_close(many8, one8, rtol=1e-14, atol=1e-16)
-    assert torch.equal(many8, many8.T)
+    for kind in ("zipf", "ntk"):
+        net = _net(6, 50, kind=kind)
+        one = _mask_gram.step_activation_ntk(net, x)
+        with monkeypatch.context() as mp:
+            mp.setattr(_mask_gram, "_CHUNK_BYTES", 8 * 50 * 3)  # 3 rows of preactivations, few rows of counts
+            many = _mask_gram.step_activation_ntk(net, x)
+        assert torch.equal(many, one)  # the same products in the same order: bit-identical
+        assert torch.equal(many, many.T)
 
 
 def test_fast_path_declines_what_it_cannot_compute():

@@ -7,9 +7,10 @@ mean over outputs) is
 
 with w2_j = u_kj^2 lambda_j mask_j (or its mean over k) and g = x^T x'/d [W] + 1 [b].  The sum over j is a
 product of 0/1 matrices.  When every non-zero w2_j is the same number c (the NTK scaling 1/m, Rademacher u),
-it is c times M M^T, computed exactly in int8 with int32 accumulation (VNNI; about twice the f32 rate here);
-otherwise A = M * sqrt(w2) in the network's dtype and A A^T with BLAS (syrk on diagonal blocks).  The geometric
-factor is applied block by block, so memory is the n1 x n2 output, one block of it, and the n x m masks.
+it is c times M M^T, computed exactly in int8 with int32 accumulation (VNNI; about twice the rate of an f32
+syrk here, though it does the full product), row block by row block into the geometric factor, so memory is
+the n1 x n2 output, one 16 MiB block and the n x m int8 masks; otherwise A = M * sqrt(w2) in the network's
+dtype and one BLAS product A A^T (syrk) on the shared NumPy buffer, multiplied into the geometric factor.
 
 Example:
     >>> import torch, ntklab
@@ -22,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -32,8 +34,21 @@ __all__ = ["step_activation_ntk", "applies"]
 
 _STEP_SCALE = {"relu": 1.0, "normalized_relu": _NRELU_SCALE}
 _MASK_BYTES = 512 * 2**20  # the masks of all rows are kept when they fit; else the general blocked path
-_INT8_ROWS = 512  # row block of the symmetric int8 product (smaller blocks lose more in the GEMM than they save)
-_F32_ROWS = 2048
+_CHUNK_BYTES = 16 * 2**20  # preactivation chunks and int32 count blocks stay this small
+_SMALL_WORK = 2e8  # below this many multiply-adds one thread is faster: no parallel-region start-up and no
+# waiting at its barrier for a descheduled second thread (what dominated small kernels on a shared machine)
+
+
+@contextlib.contextmanager
+def _threads_for(work: float):
+    before = torch.get_num_threads()
+    if work < _SMALL_WORK and before > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def applies(net, x1, x2, output) -> bool:
@@ -58,26 +73,25 @@ def _weights_sq(net, output) -> torch.Tensor:
     return us[k] * us[k]
 
 
-def _masks(net, x, cols_keep, int8: bool, weight: torch.Tensor | None) -> torch.Tensor:
-    """(n, m) masks 1{z > 0}: int8 (zeroed where w2 = 0) or times ``weight`` in the net's dtype."""
-    z = net.preactivations(x)
-    if int8:
-        m = (z > 0).view(torch.int8)
-        return m if cols_keep is None else m.mul_(cols_keep)
-    return (z > 0).to(z.dtype).mul_(weight)
-
-
-def _pairs(n1: int, n2: int | None, rows: int):
-    starts = list(range(0, n1, rows))
-    if n2 is None:
-        return [(i, min(i + rows, n1), j, min(j + rows, n1)) for a, i in enumerate(starts) for j in starts[a:]]
-    return [(i, min(i + rows, n1), 0, n2) for i in starts]
+def _masks(net, x, keep, int8: bool, weight: torch.Tensor | None) -> torch.Tensor:
+    """(n, m) masks 1{z > 0}: int8 (zeroed where w2 = 0) or times ``weight`` in the net's dtype; z in row chunks."""
+    n, m = x.shape[0], net.m
+    out = torch.empty(n, m, dtype=torch.bool if int8 else x.dtype)
+    rows = max(1, _CHUNK_BYTES // (m * x.element_size()))
+    for lo in range(0, n, rows):
+        z = net.preactivations(x[lo:lo + rows])
+        torch.gt(z, 0, out=out[lo:lo + rows])
+    if not int8:
+        return out.mul_(weight)
+    out = out.view(torch.int8)
+    return out if keep is None else out.mul_(keep)
 
 
 def step_activation_ntk(net, x1: torch.Tensor, x2: torch.Tensor | None = None, *,
                         output: int | str | None = None) -> torch.Tensor:
     """Theta(x1, x2) for a step-derivative activation; (n1, n2) in the network's dtype."""
-    with torch.no_grad():
+    n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
+    with torch.no_grad(), _threads_for(float(n1 + n2) * net.m * net.d + float(n1) * n2 * net.m):
         dtype = net.W.dtype
         x1 = x1.to(dtype)
         x2 = None if x2 is None else x2.to(dtype)
@@ -86,36 +100,44 @@ def step_activation_ntk(net, x1: torch.Tensor, x2: torch.Tensor | None = None, *
         c = w2[nz]
         int8 = bool(c.numel() > 0 and c.max() == c.min())
         keep = None if (not int8 or bool(nz.all())) else nz.view(torch.int8)
-        weight = None if int8 else w2.sqrt()
         scale = float(c[0]) if int8 else 1.0
-        train_W = net.W.requires_grad
-        train_b = net.b is not None and net.b.requires_grad
-        m1 = _masks(net, x1, keep, int8, weight)
-        m2 = None if x2 is None else _masks(net, x2, keep, int8, weight)
-        xb = x1 if x2 is None else x2
-        root = math.sqrt(scale / net.d)  # on both sides, so that diagonal blocks are syrk and exactly symmetric
-        xs1 = (x1 * root).numpy()
-        xs2 = xs1 if x2 is None else (x2 * root).numpy()
-        n1, n2 = x1.shape[0], xb.shape[0]
-        out = torch.empty(n1, n2, dtype=dtype)
-        rows = _INT8_ROWS if int8 else _F32_ROWS
-        for lo, hi, lo2, hi2 in _pairs(n1, None if x2 is None else n2, rows):
-            a = m1[lo:hi]
-            b = (m1 if m2 is None else m2)[lo2:hi2]
-            if int8:
-                g = torch._int_mm(a, b.T)
-            else:
-                an = a.numpy()
-                g = torch.from_numpy(an @ an.T if (x2 is None and lo == lo2) else an @ b.numpy().T)
-            if train_W:
-                xa = xs1[lo:hi]
-                blk = torch.from_numpy(xa @ xa.T if (x2 is None and lo == lo2) else xa @ xs2[lo2:hi2].T)
-                if train_b:
-                    blk += scale
-                blk.mul_(g)
-            else:
-                blk = g.to(dtype).mul_(scale)
-            out[lo:hi, lo2:hi2] = blk
-            if x2 is None and lo2 != lo:
-                out[lo2:hi2, lo:hi] = blk.T
+        m1 = _masks(net, x1, keep, int8, None if int8 else w2.sqrt())
+        m2 = m1 if x2 is None else _masks(net, x2, keep, int8, None if int8 else w2.sqrt())
+        n1, n2 = m1.shape[0], m2.shape[0]
+        out = _geometry(net, x1, x2, scale)
+        if int8:  # exact integer counts, row block by row block, into the geometric factor
+            rows = max(1, _CHUNK_BYTES // (4 * n2))
+            m2t = m2.T
+            for lo in range(0, n1, rows):
+                out[lo:lo + rows].mul_(torch._int_mm(m1[lo:lo + rows], m2t))
+        else:  # one BLAS product (syrk when symmetric), multiplied into the geometric factor
+            out.mul_(_product(m1, None if x2 is None else m2))
         return out
+
+
+def _product(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """a b^T, or a a^T (exactly symmetric) when b is None.
+
+    Large products go to NumPy's BLAS on the shared buffer (syrk: half the flops); small ones stay in torch, as
+    handing a few-millisecond product to a second thread pool costs more than it saves on 2 cores.
+    """
+    n2 = a.shape[0] if b is None else b.shape[0]
+    if float(a.shape[0]) * n2 * a.shape[1] >= _SMALL_WORK:
+        an = a.numpy()
+        return torch.from_numpy(an @ an.T if b is None else an @ b.numpy().T)
+    if b is not None:
+        return a @ b.T
+    g = a @ a.T
+    return g.triu_().add_(g.triu(1).T)
+
+
+def _geometry(net, x1, x2, scale: float) -> torch.Tensor:
+    """scale * (x1 x2^T / d [W] + 1 [b]); syrk (exactly symmetric) when x2 is None."""
+    n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
+    if not net.W.requires_grad:
+        return torch.full((n1, n2), scale, dtype=x1.dtype)
+    root = math.sqrt(scale / net.d)  # on both sides, so that the symmetric product is one syrk
+    out = _product(x1 * root, None if x2 is None else x2 * root)
+    if net.b is not None and net.b.requires_grad:
+        out += scale
+    return out
