@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._mask_gram import _product
+
 __all__ = ["structured_ntk", "structured_ok"]
 
 
@@ -94,13 +96,10 @@ def _factors(model, layers, x):
 
 
 def _gram(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """a b^T; a a^T through NumPy's syrk when b is None and the data are on the CPU."""
-    if b is None:
-        if a.device.type == "cpu":
-            an = a.contiguous().numpy()
-            return torch.from_numpy(an @ an.T)
-        return a @ a.T
-    return a @ b.T
+    """a b^T; a a^T exactly symmetric (NumPy's syrk for large CPU products) when b is None."""
+    if a.device.type == "cpu":
+        return _product(a.contiguous(), None if b is None else b.contiguous())
+    return a @ (a if b is None else b).T
 
 
 def structured_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor | None:
