@@ -1,0 +1,17 @@
+"""Approximation by gradient-trained networks (Welper; Gentile & Welper): continuous L2 losses, targets,
+1-d shallow nets trained by GD, spline baselines, rates and diagnostics."""
+
+from ._quadrature import Quadrature as Quadrature
+from ._quadrature import gauss_legendre as gauss_legendre
+from ._quadrature import sphere_area as sphere_area
+from ._quadrature import sphere_monte_carlo as sphere_monte_carlo
+from ._splines import hat_basis as hat_basis
+from ._splines import interpolant_error as interpolant_error
+from ._splines import projection_error as projection_error
+from ._splines import spline_errors as spline_errors
+from ._splines import uniform_knots as uniform_knots
+from ._targets import TARGETS as TARGETS
+from ._targets import Target as Target
+from ._targets import harmonic_dimension as harmonic_dimension
+from ._targets import make_target as make_target
+from ._targets import target_from_callable as target_from_callable
