@@ -15,3 +15,9 @@ from ._targets import Target as Target
 from ._targets import harmonic_dimension as harmonic_dimension
 from ._targets import make_target as make_target
 from ._targets import target_from_callable as target_from_callable
+from ._net1d import PARAMS as PARAMS
+from ._net1d import ShallowNet1d as ShallowNet1d
+from ._net1d import init_params as init_params
+from ._stack import NetStack as NetStack
+from ._gd import GDResult as GDResult
+from ._gd import gd_train as gd_train
