@@ -21,3 +21,9 @@ from ._net1d import init_params as init_params
 from ._stack import NetStack as NetStack
 from ._gd import GDResult as GDResult
 from ._gd import gd_train as gd_train
+from ._measures import breakpoint_mass as breakpoint_mass
+from ._measures import loglog_fit as loglog_fit
+from ._measures import ntk_jacobian as ntk_jacobian
+from ._measures import ntk_spectrum as ntk_spectrum
+from ._measures import relative_weight_change as relative_weight_change
+from ._study import width_sweep as width_sweep
