@@ -27,3 +27,5 @@ from ._measures import ntk_jacobian as ntk_jacobian
 from ._measures import ntk_spectrum as ntk_spectrum
 from ._measures import relative_weight_change as relative_weight_change
 from ._study import width_sweep as width_sweep
+from ._sphere import sphere_init as sphere_init
+from ._sphere import sphere_width_sweep as sphere_width_sweep
