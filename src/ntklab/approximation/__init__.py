@@ -29,3 +29,5 @@ from ._measures import relative_weight_change as relative_weight_change
 from ._study import width_sweep as width_sweep
 from ._sphere import sphere_init as sphere_init
 from ._sphere import sphere_width_sweep as sphere_width_sweep
+from ._sphere import sphere_forward as sphere_forward
+from ._sphere import sphere_vjp as sphere_vjp
