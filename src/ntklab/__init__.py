@@ -19,6 +19,9 @@ from .kernels import kernel_drift as kernel_drift
 from .kernels import spectrum as spectrum
 from .kernels import condition_number as condition_number
 
+# approximation by GD-trained networks (Welper)
+from . import approximation as approximation
+
 # data
 from .data import Dataset as Dataset
 from .data import load_dataset as load_dataset
