@@ -32,6 +32,7 @@ from ..config import RunConfig, config_from_dict
 from ..data import load_dataset
 from ..nets import build_network
 from ..runs._atomic import atomic_save_torch
+from ..runs._integrity import file_digests, verify_run
 from ..runs._store import (FINISHED, Run, init_run, load_run, read_status, run_id, set_status, write_arrays,
                            write_metrics)
 from ._optimizers import ELEMENTWISE, build_optimizer
@@ -201,14 +202,14 @@ def _train_group(slots: list[_Slot], data, pbar) -> None:
         if ck.exists():
             ck.unlink()
         if r in diverged_info:
-            set_status(s.path, "diverged", **diverged_info[r])
+            set_status(s.path, "diverged", files=file_digests(s.path), **diverged_info[r])
         else:
-            set_status(s.path, "done", step=steps)
+            set_status(s.path, "done", step=steps, files=file_digests(s.path))
 
 
 def _prepare(cfg: RunConfig, path: Path, resume: bool) -> _Slot | Run:
     st = read_status(path)
-    if resume and st.get("status") in FINISHED:
+    if resume and st.get("status") in FINISHED and verify_run(path) is None:  # corrupt runs are redone
         return load_run(path)
     ck = path / "checkpoint.pt"
     if resume and ck.exists() and st.get("status") == "running":
