@@ -117,6 +117,8 @@ def run_unit(unit: dict, sweep_dir: str | Path, *, threads: int | None = None) -
             return {"id": u.id, "state": "skipped", "seconds": 0.0}
         if before == "corrupt":
             _wipe(path)
+        for tmp in path.glob(".*.tmp"):  # a killed writer's half-written temporary file (we hold the lock)
+            tmp.unlink()
         attempt = {"pid": os.getpid(), "host": platform.node(), "started": started, "found": before}
         atomic_write_json(path / "attempts" / f"{started:.6f}-{os.getpid()}.json", attempt)
         try:
