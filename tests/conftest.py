@@ -26,7 +26,8 @@ def run_python():
     """Start ``python ARGS`` with this checkout importable; returns the Popen."""
 
     def start(*args, **kw):
+        kw.setdefault("stderr", subprocess.PIPE)
         return subprocess.Popen([sys.executable, *map(str, args)], env=child_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, **kw)
+                                text=True, **kw)
 
     return start
