@@ -24,7 +24,7 @@ from ._errors import ConfigError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ntklab: wide networks between the lazy (NTK) regime and feature learning.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line
 
 SetOpt = typer.Option(None, "--set", help="Override an option: key=value (repeatable).")
 
@@ -161,7 +161,9 @@ def sweep(
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # a command's typer.Exit(code) comes back as its return value
+        if isinstance(rc, int) and rc:
+            return rc
     except ConfigError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         return 2
