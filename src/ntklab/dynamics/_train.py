@@ -6,7 +6,10 @@ becomes non-finite (or exceeds ``training.divergence_threshold``) stops with sta
 every row up to then.  With ``probes.checkpoint_every`` the loop checkpoints parameters, optimiser state,
 generator states and rows, and a restarted run resumes from its last checkpoint.
 
-Runs that differ only in seed and node scaling are trained together (:class:`StackedModels`).
+Runs that differ only in seed and node scaling are trained together (:class:`StackedModels`).  A run trained
+alone and resumed from a checkpoint ends bitwise identical to an uninterrupted one (CPU, same thread count);
+a stacked group rounds differently from a lone run (last-bit differences, measured ~1e-7), so resuming a
+group whose composition changed matches only to rounding.  Sweeps therefore train every run alone.
 
 Example:
     >>> import ntklab
