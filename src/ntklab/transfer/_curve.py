@@ -69,10 +69,11 @@ def _check(data: dict, ks, models: dict) -> list[int]:
 
 def transfer_curves(models: dict, data: dict, *, ks=tuple(range(10, 101, 10)), readouts=READOUTS,
                     classification: bool | None = None, hidden: int = 64, lr: float = 0.1, steps: int = 5000,
-                    ridge: float = 1e-3, seed: int = 0, order_seed: int = 0) -> pd.DataFrame:
+                    ridge: float = 1e-3, seed: int = 0, order_seed: int | dict = 0) -> pd.DataFrame:
     """Tidy rows (model, k, readout, metric, value) for every model in ``models`` (name -> network).
 
     MLP r = (model i, k) is initialised with seed ``seed + 1000 * i + k``; all MLPs train as one batch.
+    ``order_seed`` (an int, or name -> int) seeds the tie-break of the importance order.
     """
     ks = _check(data, ks, models)
     for r in readouts:
@@ -82,7 +83,8 @@ def transfer_curves(models: dict, data: dict, *, ks=tuple(range(10, 101, 10)), r
         classification = bool(y.shape[1] > 1 and torch.all((y == 0) | (y == 1)))
     rows, problems, tags = [], [], []
     for i, (name, model) in enumerate(models.items()):
-        order = top_nodes(model, max(ks), seed=order_seed)
+        oseed = order_seed[name] if isinstance(order_seed, dict) else order_seed
+        order = top_nodes(model, max(ks), seed=oseed)
         f_tr_all = transfer_features(model, data["x_train"], order)
         f_te_all = transfer_features(model, data["x_test"], order)
         for k in ks:
