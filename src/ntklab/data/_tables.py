@@ -66,10 +66,10 @@ def _to_float(table: Table, j: int) -> np.ndarray:
         try:
             f = float(v) if not isinstance(v, str) else float(v.strip())
         except (TypeError, ValueError):
-            raise ConfigError("data", f"{table.source}: column {name!r}, row {i + 1}: "
+            raise ConfigError("data", f"{table.source}: column {name!r}, data row {i + 1}: "
                               f"non-numeric value {v!r}") from None
         if not math.isfinite(f):
-            raise ConfigError("data", f"{table.source}: column {name!r}, row {i + 1}: "
+            raise ConfigError("data", f"{table.source}: column {name!r}, data row {i + 1}: "
                               f"{'missing value (NaN)' if f != f else 'infinite value'}")
         out[i] = f
     return out
