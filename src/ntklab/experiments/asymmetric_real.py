@@ -132,8 +132,8 @@ def _uci_paper(name: str) -> PaperNumbers:
     return {"ccpp": PAPER_PLANT, "plant": PAPER_PLANT, "airfoil": PAPER_AIRFOIL}.get(name, PAPER_E2)
 
 
-_QUICK = {"width": 100, "steps": 60, "seeds": 2, "every": 20, "ntk_points": 20, "transfer_ks": [10, 20],
-          "mlp_ks": [10], "mlp_steps": 30}
+_QUICK = {"width": 60, "steps": 40, "seeds": 2, "every": 20, "ntk_points": 20, "transfer_ks": [10, 20],
+          "mlp_ks": [10], "mlp_steps": 20}
 
 register_preset(Preset(
     name="asym-diabetes",
