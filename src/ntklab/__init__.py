@@ -38,3 +38,7 @@ from .runs import Run as Run
 from .runs import load_run as load_run
 
 __version__ = "0.1.0"
+
+# pruning and transfer (Caron et al.)
+from . import prune as prune  # noqa: E402
+from . import transfer as transfer  # noqa: E402
