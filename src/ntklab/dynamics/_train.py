@@ -40,6 +40,8 @@ from ..runs._store import (FINISHED, Run, init_run, load_run, read_status, run_i
                            write_metrics)
 from ._optimizers import ELEMENTWISE, build_optimizer
 from ._probes import ProbeState, node_weights
+from ._shallow_grad import ShallowMSEGradient
+from ._shallow_grad import supports as closed_form_supported
 from ._stacked import StackedModels
 
 __all__ = ["train", "train_many", "load_model", "batch_key"]
@@ -133,6 +135,9 @@ def _train_group(slots: list[_Slot], data, pbar) -> None:
     bs = cfg0.training.batch_size
     n = data.x_train.shape[0]
     alive = torch.ones(R, dtype=torch.bool)
+    full_batch = bs is None or bs >= n
+    fast = (ShallowMSEGradient(stacked, data.x_train, data.y_train)
+            if closed_form_supported(models, loss=loss_name, full_batch=full_batch) else None)
     diverged_info: dict[int, dict] = {}
 
     def probe(step):
@@ -158,7 +163,9 @@ def _train_group(slots: list[_Slot], data, pbar) -> None:
         probe(0)
     reached = start
     for step in range(start, steps):
-        if bs is not None and bs < n:
+        if fast is not None:
+            loss_vec = fast.loss()
+        elif bs is not None and bs < n:
             idx = torch.stack([torch.randperm(n, generator=g)[:bs] for g in gens])
             out = stacked.forward_per_run(data.x_train[idx])
             loss_vec = _per_run_loss(out, data.y_train[idx], loss_name)
@@ -173,9 +180,12 @@ def _train_group(slots: list[_Slot], data, pbar) -> None:
             diverged_info[r] = {"step": step, "loss": value}
         if not alive.any():
             break
-        total = loss_vec[alive].sum()
-        opt.zero_grad(set_to_none=True)
-        total.backward()
+        if fast is not None:
+            fast.set_grads(alive)
+        else:
+            total = loss_vec[alive].sum()
+            opt.zero_grad(set_to_none=True)
+            total.backward()
         opt.step()
         s_next = reached = step + 1
         if s_next % every == 0 or s_next == steps:

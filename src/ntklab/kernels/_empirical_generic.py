@@ -6,6 +6,9 @@ over the parameters that require grad (or the ``params`` dict given).  Two imple
 
 - ``"jacobian"``: per-example Jacobians (``vmap(jacrev)``) of row chunks, contracted parameter by parameter;
   memory O(chunk * K * P).
+- ``"structured"``: for models whose trainable parameters all sit in ``nn.Linear`` layers, the per-layer
+  Gram identity of :mod:`ntklab.kernels._empirical_structured` (one forward, K backwards, two n x n Grams per
+  layer); models it cannot handle (or a ``params`` dict) fall back to ``"jacobian"``.
 - ``"ntvp"``: NTK-vector products: for each chunk of x2 and each output, ``vjp`` pulls the basis cotangents back
   to parameter space and ``jvp`` pushes them forward at x1; never forms a Jacobian of x1.
 
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import torch
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
+
+from ._empirical_structured import structured_ntk
 
 __all__ = ["empirical_ntk_generic"]
 
@@ -61,8 +66,13 @@ def empirical_ntk_generic(
     chunk_size: int = 256,
 ) -> torch.Tensor:
     """Empirical NTK by automatic differentiation; shapes as :func:`ntklab.empirical_ntk`."""
-    if implementation not in ("jacobian", "ntvp"):
-        raise ValueError(f"implementation: got {implementation!r} (allowed: 'jacobian', 'ntvp')")
+    if implementation not in ("jacobian", "ntvp", "structured"):
+        raise ValueError(f"implementation: got {implementation!r} (allowed: 'jacobian', 'ntvp', 'structured')")
+    if implementation == "structured":
+        theta = structured_ntk(model, x1, x2) if params is None else None
+        if theta is not None:
+            return _format(theta, output, theta.shape[-1])
+        implementation = "jacobian"
     p, frozen = _split_params(model, params)
 
     def f_batch(pp, x):

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..nets._shallow import ScaledShallowNet
+from . import _mask_gram
 
 __all__ = ["shallow_ntk", "gram"]
 
@@ -99,6 +100,8 @@ def shallow_ntk(
     """
     K = net.out_dim
     _check_output(output, K)
+    if block is None and _mask_gram.applies(net, x1, x2, output):
+        return _mask_gram.step_activation_ntk(net, x1, x2, output=output)
     with torch.no_grad():
         dtype = net.W.dtype
         x1 = x1.to(dtype)
