@@ -10,3 +10,8 @@ from ._train import batch_key as batch_key
 from ._train import load_model as load_model
 from ._train import train as train
 from ._train import train_many as train_many
+from ._momentum import GradientDescent as GradientDescent
+from ._momentum import HeavyBall as HeavyBall
+from ._momentum import Nesterov as Nesterov
+from ._momentum import NesterovSC as NesterovSC
+from ._momentum import nag_momentum as nag_momentum
