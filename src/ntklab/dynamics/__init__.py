@@ -15,3 +15,11 @@ from ._momentum import HeavyBall as HeavyBall
 from ._momentum import Nesterov as Nesterov
 from ._momentum import NesterovSC as NesterovSC
 from ._momentum import nag_momentum as nag_momentum
+from ._linearized import LinearizedNetwork as LinearizedNetwork
+from ._linearized import train_full_batch as train_full_batch
+from ._predictions import FunctionSpaceModes as FunctionSpaceModes
+from ._predictions import Prediction as Prediction
+from ._predictions import StabilityWarning as StabilityWarning
+from ._predictions import check_stability as check_stability
+from ._predictions import flow_factors as flow_factors
+from ._predictions import stability_bound as stability_bound
