@@ -6,3 +6,4 @@ from ._registry import load_dataset as load_dataset
 from ._registry import register_dataset as register_dataset
 from ._sphere import sphere_sin as sphere_sin
 from ._sphere import uniform_sphere as uniform_sphere
+from ._sphere_labels import sphere_random as sphere_random

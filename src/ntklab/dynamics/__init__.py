@@ -23,3 +23,10 @@ from ._predictions import StabilityWarning as StabilityWarning
 from ._predictions import check_stability as check_stability
 from ._predictions import flow_factors as flow_factors
 from ._predictions import stability_bound as stability_bound
+from ._rates import RateFit as RateFit
+from ._rates import fit_linear_rate as fit_linear_rate
+from ._rates import fit_power_law as fit_power_law
+from ._rates import fit_rates as fit_rates
+from ._rates import predicted_ode_rate as predicted_ode_rate
+from ._rates import predicted_rate as predicted_rate
+from ._rates import spectral_radius as spectral_radius

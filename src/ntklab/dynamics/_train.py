@@ -162,7 +162,7 @@ def _train_group(slots: list[_Slot], data, pbar) -> None:
             bad = alive & (~torch.isfinite(loss_vec) | (loss_vec.abs() > threshold))
         for r in torch.nonzero(bad).flatten().tolist():
             alive[r] = False
-            value = float(loss_vec[r])
+            value = float(loss_vec[r].detach())
             slots[r].rows.append((step, "train_loss", "", value))
             diverged_info[r] = {"step": step, "loss": value}
         if not alive.any():
