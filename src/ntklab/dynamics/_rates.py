@@ -15,8 +15,10 @@ log-rate of the error): the slowest mode's spectral radius rho of the step's 2 x
     NAG-SC  roots of z^2 - (1 - eta a)(1 + beta) z + (1 - eta a) beta
 
 and predicted rate = -2 log max_a rho(a), over the eigenvalues given (or over [lambda_min, lambda_max] on a
-grid with its ends).  NAG with beta_k = (k-1)/(k+2) is sublinear: its ODE's modes decay like
-2 J_1(sqrt(a) t)/(sqrt(a) t) ~ t^{-3/2}, so the loss envelope falls like k^{-3} (power -3).  The continuous
+grid with its ends).  NAG with beta_k = (k-1)/(k+2) is sublinear in the ODE limit: its modes decay like
+2 J_1(sqrt(a) t)/(sqrt(a) t) ~ t^{-3/2}, so the loss envelope falls like t^{-3} (power -3).  At a finite step
+the discrete NAG loss is (1 - eta a)^k k^{-3} times an oscillation: linear at rate -log max_a |1 - eta a|
+(half GD's) with a k^{-3} prefactor (see :func:`predicted_rate`).  The continuous
 limits: gradient flow 2 eta lambda_min per step; HB ODE 2 sqrt(eta) min_a Re(-root) per step.
 
 Example:
@@ -88,9 +90,18 @@ def _fit(kind, x, ylog, k):
     return RateFit(kind, float(slope), float(intercept), r2, int(k[0]), int(k[-1]), int(x.size))
 
 
-def fit_linear_rate(steps, loss, *, start_fraction: float = 0.5, floor: float = 1e-24) -> RateFit:
-    """Slope of log L against k over the tail window (``rate`` = -slope); R^2 says how straight."""
+def fit_linear_rate(steps, loss, *, start_fraction: float = 0.5, floor: float = 1e-24,
+                    prefactor_power: float = 0.0) -> RateFit:
+    """Slope of log L against k over the tail window (``rate`` = -slope); R^2 says how straight.
+
+    ``prefactor_power`` p fits L ~ k^p e^{-r k} instead (the slope of log L - p log k; k > 0), e.g. p = -3
+    for discrete NAG, whose loss is (1 - eta a)^k k^{-3} times an oscillation.
+    """
     k, L = _window(steps, loss, start_fraction, floor)
+    if prefactor_power:
+        pos = k > 0
+        k, L = k[pos], L[pos]
+        return _fit("linear", k, np.log(L) - prefactor_power * np.log(k), k)
     return _fit("linear", k, np.log(L), k)
 
 
@@ -134,9 +145,16 @@ def _grid(eigenvalues=None, lambda_min=None, lambda_max=None):
 
 def predicted_rate(method: str, *, lr: float, momentum: float = 0.0, eigenvalues=None,
                    lambda_min: float | None = None, lambda_max: float | None = None) -> float:
-    """Asymptotic linear rate of the loss per step, -2 log max_a rho(a) (nan for NAG: sublinear)."""
+    """Asymptotic linear rate of the loss per step, -2 log max_a rho(a).
+
+    For discrete NAG (beta_k -> 1) the roots of z^2 - (1 - eta a)(1 + beta_k) z + (1 - eta a) beta_k have modulus
+    sqrt((1 - eta a) beta_k), whose product over k is (1 - eta a)^{k/2} k^{-3/2}: the loss falls like
+    (1 - eta a)^k k^{-3}, a linear rate -log max_a |1 - eta a| beside the ODE's k^{-3} (which keeps only the
+    second factor: (1 - eta a)^{t / sqrt(eta)} -> 1 as eta -> 0).
+    """
     if method == "nag":
-        return math.nan
+        q = float(np.abs(1 - lr * _grid(eigenvalues, lambda_min, lambda_max)).max())
+        return -math.log(q) if q > 0 else math.inf
     rho = float(spectral_radius(method, _grid(eigenvalues, lambda_min, lambda_max), lr=lr,
                                 momentum=momentum).max())
     return -2 * math.log(rho) if rho > 0 else math.inf
