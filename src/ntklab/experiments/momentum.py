@@ -160,7 +160,7 @@ register_preset(Preset(
     execute=execute,
     analyse=analyse,
     modes={
-        "quick": {"widths": [50, 100, 200], "seeds": 2, "steps": 150, "every": 5},
+        "quick": {"widths": [50, 100, 200], "seeds": 2, "steps": 120, "every": 6},
         "full": {"widths": [1000, 4000, 16000], "seeds": 3, "steps": 600, "every": 3},
     },
 ))
