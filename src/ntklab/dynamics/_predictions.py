@@ -241,33 +241,30 @@ class FunctionSpaceModes:
         return loss
 
     def _nag(self, contraction, steps, keep):
-        """y_k = (1 + beta_k) c_k - beta_k c_{k-1}, c_{k+1} = (1 - eta a) y_k: three vector operations per
-        step; the losses of a block of y's (and of c_{k+1} = (1 - eta a) y_k) come out of one product."""
-        from scipy.linalg.blas import daxpy
+        """c_{k+1} = (1 - eta a) y_k with y_k = (1 + beta_k) c_k - beta_k c_{k-1}: two vector operations per step.
 
+        The iterates of a block sit in consecutive rows of a buffer, so y_k is one (2,) x (2, N) product of
+        (-beta_k, 1 + beta_k) with rows (c_{k-1}, c_k); the losses of a block come out of one product each.
+        """
         N = self.a.size
-        loss, loss_it = np.empty(steps + 1), np.empty(steps + 2)
-        loss_it[0] = self._loss(self.c0)
+        loss, loss_it = np.empty(steps + 1), np.empty(steps + 1)
         B = max(1, min(_BLOCK, steps + 1))
-        ybuf = np.empty((B, N))
-        c, c_prev = self.c0.copy(), self.c0.copy()
-        betas = [nag_momentum(k) for k in range(steps + 1)]
+        cbuf, ybuf = np.empty((B + 2, N)), np.empty((B, N))  # cbuf row j + 1 holds c_{k0 + j}
+        cbuf[0] = cbuf[1] = self.c0
+        weights = np.array([[-nag_momentum(k), 1.0 + nag_momentum(k)] for k in range(steps + 1)])
         errs = {}
         for k0 in range(0, steps + 1, B):
             nb = min(B, steps + 1 - k0)
             for j in range(nb):
-                beta = betas[k0 + j]
-                y = ybuf[j]
-                np.multiply(c_prev, -beta, out=y)
-                daxpy(c, y, a=1.0 + beta)
-                np.multiply(contraction, y, out=c_prev)  # c_{k+1}
-                c, c_prev = c_prev, c
+                np.dot(weights[k0 + j], cbuf[j:j + 2], out=ybuf[j])
+                np.multiply(contraction, ybuf[j], out=cbuf[j + 2])
             for k in keep:
                 if k0 <= k < k0 + nb:
                     errs[k] = self.errors(ybuf[k - k0])
             loss[k0:k0 + nb] = self._loss(ybuf[:nb])
-            loss_it[k0 + 1:k0 + nb + 1] = self._loss(contraction * ybuf[:nb])
-        return loss, loss_it[:-1], errs
+            loss_it[k0:k0 + nb] = self._loss(cbuf[1:nb + 1])
+            cbuf[0], cbuf[1] = cbuf[nb].copy(), cbuf[nb + 1].copy()
+        return loss, loss_it, errs
 
     def flow(self, kind: str, times, *, damping: float | None = None, keep_times=()) -> Prediction:
         """The continuous flow's loss at ``times`` (closed forms above); errors at ``keep_times``."""
