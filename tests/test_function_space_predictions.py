@@ -9,7 +9,7 @@ from torch.func import functional_call, jacrev
 import ntklab
 from ntklab import ConfigError
 from ntklab.dynamics import (FunctionSpaceModes, GradientDescent, HeavyBall, LinearizedNetwork, Nesterov, NesterovSC,
-                             StabilityWarning, check_stability, flow_factors, stability_bound, train_full_batch)
+                             StabilityWarning, check_stability, flow_factors, stability_bound)
 
 OPTIMISERS = {
     "gd": lambda p, lr, b: GradientDescent(p, lr=lr),

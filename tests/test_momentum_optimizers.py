@@ -52,12 +52,7 @@ def test_heavy_ball_equals_torch_sgd_momentum():
 def test_nag_sc_lookahead_equals_torch_nesterov():
     """torch's nesterov=True parameter is NAG-SC's look-ahead y_k; the iterates satisfy y = θ + β(θ - θ_prev)."""
     beta = 0.7
-    thetas = []
-
-    def make(p):
-        return NesterovSC(p, lr=0.05, momentum=beta)
-
-    a, opt = _trajectory(make)
+    a, opt = _trajectory(lambda p: NesterovSC(p, lr=0.05, momentum=beta))
     b, _ = _trajectory(lambda p: torch.optim.SGD(p, lr=0.05, momentum=beta, nesterov=True))
     torch.testing.assert_close(a, b, rtol=RTOL, atol=RTOL)
     thetas = torch.cat([t.flatten() for t in opt.iterates()])
