@@ -9,7 +9,7 @@ from torch.func import functional_call, jacrev
 import ntklab
 from ntklab import ConfigError
 from ntklab.dynamics import (FunctionSpaceModes, GradientDescent, HeavyBall, LinearizedNetwork, Nesterov, NesterovSC,
-                             StabilityWarning, check_stability, flow_factors, stability_bound)
+                             StabilityWarning, check_stability, flow_factors, stability_bound, train_full_batch)
 
 OPTIMISERS = {
     "gd": lambda p, lr, b: GradientDescent(p, lr=lr),
@@ -92,6 +92,18 @@ def test_linearized_training_equals_discrete_prediction(method, beta, out_dim):
     for k, e in errors.items():
         assert np.abs(e - pred.errors[k]).max() <= 1e-12 * scale, k
     assert np.abs(np.sqrt(losses) - np.sqrt(pred.loss)).max() <= 1e-12 * np.sqrt(losses[0])
+
+
+def test_train_full_batch_records_the_loss_the_prediction_gives():
+    net, x, y = _shallow(out_dim=2)
+    with torch.no_grad():
+        e0 = net(x) - y
+    modes = FunctionSpaceModes(ntklab.empirical_ntk(net, x), e0)
+    lr = 1.0 / modes.lambda_max
+    lin = LinearizedNetwork(net)
+    losses = train_full_batch(lin, x, y, Nesterov(lin.parameters(), lr=lr), steps=30)
+    pred = modes.discrete("nag", lr=lr, steps=30).loss
+    np.testing.assert_allclose(np.sqrt(losses), np.sqrt(pred), rtol=0, atol=1e-12 * np.sqrt(pred[0]))
 
 
 def _direct(theta, e0, method, lr, beta, steps):

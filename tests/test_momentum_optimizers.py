@@ -50,7 +50,8 @@ def test_heavy_ball_equals_torch_sgd_momentum():
 
 
 def test_nag_sc_lookahead_equals_torch_nesterov():
-    """torch's nesterov=True parameter is NAG-SC's look-ahead y_k; the iterates satisfy y = θ + β(θ - θ_prev)."""
+    """torch's nesterov=True parameter is NAG-SC's look-ahead y_k (the iterates θ_k are checked against the
+    papers.md recursion in the next test)."""
     beta = 0.7
     a, opt = _trajectory(lambda p: NesterovSC(p, lr=0.05, momentum=beta))
     b, _ = _trajectory(lambda p: torch.optim.SGD(p, lr=0.05, momentum=beta, nesterov=True))
