@@ -143,6 +143,10 @@ def test_mode_recursions_equal_dense_recursions(method, beta):
     np.testing.assert_allclose(np.sqrt(pred.loss), np.sqrt(loss), rtol=0, atol=1e-12 * np.sqrt(loss[0]))
     it = pred.loss_iterate if pred.loss_iterate is not None else pred.loss
     np.testing.assert_allclose(np.sqrt(it), np.sqrt(loss_it), rtol=0, atol=1e-12 * np.sqrt(loss[0]))
+    for steps in (0, 1, 2, 129):  # short runs: blocks of one step, a partial last block
+        short = modes.discrete(method, lr=lr, momentum=beta, steps=steps, keep=[steps])
+        np.testing.assert_allclose(short.loss, pred.loss[:steps + 1], rtol=1e-12)
+        assert np.sum(short.errors[steps] ** 2) / 30 == pytest.approx(pred.loss[steps], rel=1e-12)
 
 
 def _ivp(kind, a, t_end, damping=None):

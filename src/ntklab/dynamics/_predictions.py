@@ -217,7 +217,7 @@ class FunctionSpaceModes:
         c, c_prev = self.c0.copy(), self.c0.copy()
         for b in range(nblocks):
             starts[b, 0], starts[b, 1] = c, c_prev
-            c, c_prev = Rp[-1] * c + Rq[-1] * c_prev, Rp[-2] * c + Rq[-2] * c_prev
+            c, c_prev = P[B + 1] * c + Q[B + 1] * c_prev, P[B] * c + Q[B] * c_prev  # c_{k0+B}, c_{k0+B-1}
         loss_it = self._block_losses(Rp, Rq, starts, steps)
         loss = loss_it if y_beta is None else self._block_losses(Yp, Yq, starts, steps)
         errs = {0: self.errors(self.c0)} if 0 in keep else {}
