@@ -145,6 +145,7 @@ def _loss_panel(ax, sub: pd.DataFrame, method: str, top: int, loglog: bool) -> N
 
 def _figures(curves: pd.DataFrame, rows: pd.DataFrame, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     top = rows.width.max()
     methods = list(dict.fromkeys(rows.method))
@@ -159,6 +160,9 @@ def _figures(curves: pd.DataFrame, rows: pd.DataFrame, out: Path) -> list[Path]:
         frame = rows.assign(step=rows.width, value=rows[col], label=rows.method.map(LABELS))
         band_plot(frame, ax=ax, logx=True, logy=True, xlabel="width m", ylabel=ylabel,
                   title="real vs linearised prediction")
+        widths = sorted(rows.width.unique())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(widths, [str(w) for w in widths])
     paths.append(save_figure(fig, out / "figures" / "momentum_gap.png"))
     return paths
 
