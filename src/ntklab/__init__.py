@@ -7,6 +7,9 @@ The public surface, grouped; implementations live in the private modules of each
 from .nets import ScaledShallowNet as ScaledShallowNet
 from .nets import node_scaling as node_scaling
 from .nets import get_activation as get_activation
+from .nets import MLP as MLP
+from .nets import parameter_groups as parameter_groups
+from .nets import abc_table as abc_table
 
 # kernels
 from .kernels import empirical_ntk as empirical_ntk

@@ -15,15 +15,19 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+import click
 import typer
 from rich.console import Console
 
 from ._errors import ConfigError
 
+# typer may vendor its own click: catch whichever ClickException its parser raises
+_CLICK_ERRORS = tuple({click.exceptions.ClickException,
+                       *(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")})
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ntklab: wide networks between the lazy (NTK) regime and feature learning.")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 SetOpt = typer.Option(None, "--set", help="Override an option: key=value (repeatable).")
 
@@ -119,18 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except ConfigError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, NotADirectoryError) as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
-        err_console.print("aborted")
+        print("aborted", file=sys.stderr)
         return 130
-    except __import__("click").exceptions.ClickException as exc:
-        err_console.print(f"error: {exc.format_message()}", markup=False, highlight=False)
+    except _CLICK_ERRORS as exc:
+        print(f"error: {exc.format_message()}".replace("\n", " "), file=sys.stderr)
         return exc.exit_code
     return 0
 

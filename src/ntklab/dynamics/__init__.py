@@ -1,5 +1,7 @@
 """Dynamics: optimisers, the training loop with probes, stacked multi-run training."""
 
+from ._coord_check import activation_sizes as activation_sizes
+from ._coord_check import coord_check as coord_check
 from ._optimizers import OPTIMIZERS as OPTIMIZERS
 from ._optimizers import build_optimizer as build_optimizer
 from ._optimizers import register_optimizer as register_optimizer

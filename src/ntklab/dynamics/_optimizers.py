@@ -3,7 +3,9 @@
 ``gd`` / ``sgd`` are plain (stochastic) gradient descent, theta <- theta - lr * grad (full batch makes it GD);
 ``momentum`` is ``torch.optim.SGD`` with momentum, ``nesterov`` its Nesterov variant, ``adam`` / ``adamw`` the
 usual.  Further optimisers register with :func:`register_optimizer` (a builder taking the parameter list
-and the :class:`~ntklab.config.OptimizerConfig`).
+and the :class:`~ntklab.config.OptimizerConfig`).  Builders receive a parameter list or, from the training
+loop, parameter groups (``{"params": [...], "lr": ...}``, see :func:`ntklab.parameter_groups`): a group's own
+``lr`` overrides ``cfg.lr``, which is how per-layer learning-rate multipliers reach the optimiser.
 
 All of these act elementwise on each parameter, which is what lets the training loop train several runs
 stacked along a leading axis as one tensor program (their summed loss decouples run by run).

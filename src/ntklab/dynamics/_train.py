@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..config import RunConfig, config_from_dict
 from ..data import load_dataset
-from ..nets import build_network
+from ..nets import build_network, parameter_groups
 from ..runs._atomic import atomic_save_torch
 from ..runs._store import (FINISHED, Run, init_run, load_run, read_status, run_id, set_status, write_arrays,
                            write_metrics)
@@ -117,7 +117,9 @@ def _train_group(slots: list[_Slot], data, pbar) -> None:
             g.set_state(s.ckpt["generator"])
     stacked = StackedModels(models)
     R = stacked.R
-    opt = build_optimizer(stacked.param_list(), cfg0.optimizer)
+    # one group per parameter, at lr times the parameterisation's multiplier (same order as param_list)
+    groups = parameter_groups(models[0], cfg0.optimizer.lr, params=stacked.params, optimizer=cfg0.optimizer.name)
+    opt = build_optimizer(groups, cfg0.optimizer)
     if start > 0 and slots[0].ckpt.get("optimizer") is not None:
         opt.load_state_dict(_stack_states([s.ckpt["optimizer"] for s in slots], stacked.param_list()))
     steps, every = cfg0.training.steps, cfg0.probes.every
@@ -211,7 +213,7 @@ def _prepare(cfg: RunConfig, path: Path, resume: bool) -> _Slot | Run:
     if resume and st.get("status") in FINISHED:
         return load_run(path)
     ck = path / "checkpoint.pt"
-    if resume and ck.exists() and st.get("status") == "running":
+    if resume and ck.exists() and st.get("status") in ("running", "failed"):
         try:
             ckpt = torch.load(ck, weights_only=False)
             return _Slot(cfg, path, ckpt, list(ckpt["rows"]))

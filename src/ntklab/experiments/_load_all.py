@@ -1,4 +1,5 @@
 """Importing this module registers every built-in preset (one module per paper)."""
 
 from . import asymmetric_simulated  # noqa: F401
+from . import regime  # noqa: F401
 from . import momentum  # noqa: F401

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import torch
 
+from ..nets._mlp import MLP
 from ..nets._shallow import ScaledShallowNet
 from ._empirical_generic import empirical_ntk_generic
+from ._empirical_mlp import mlp_ntk
 from ._empirical_shallow import shallow_ntk
 
 __all__ = ["empirical_ntk"]
@@ -27,14 +29,17 @@ def empirical_ntk(
 ) -> torch.Tensor:
     """Empirical NTK Theta(x1, x2) of ``model`` over its trainable parameters (or ``params``).
 
-    ``method="auto"`` uses the closed form for :class:`~ntklab.ScaledShallowNet` (unless ``params`` are given)
-    and the generic ``torch.func`` path otherwise; ``"closed_form"`` / ``"generic"`` force one.
+    ``method="auto"`` uses the closed form for :class:`~ntklab.ScaledShallowNet` and the layer-wise form for
+    :class:`~ntklab.MLP` (unless ``params`` are given) and the generic ``torch.func`` path otherwise;
+    ``"closed_form"`` / ``"generic"`` force one.
     """
     if method not in ("auto", "closed_form", "generic"):
         raise ValueError(f"method: got {method!r} (allowed: 'auto', 'closed_form', 'generic')")
-    closed = isinstance(model, ScaledShallowNet) and params is None
+    closed = isinstance(model, (ScaledShallowNet, MLP)) and params is None
     if method == "closed_form" and not closed:
-        raise ValueError("method: 'closed_form' needs a ScaledShallowNet and params=None")
+        raise ValueError("method: 'closed_form' needs a ScaledShallowNet or an MLP and params=None")
     if method == "generic" or not closed:
         return empirical_ntk_generic(model, x1, x2, params=params, output=output, **kwargs)
+    if isinstance(model, MLP):
+        return mlp_ntk(model, x1, x2, output=output, **kwargs)
     return shallow_ntk(model, x1, x2, output=output, **kwargs)

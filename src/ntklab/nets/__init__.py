@@ -1,4 +1,4 @@
-"""Networks: node scalings, the node-scaled shallow net, activations."""
+"""Networks: node scalings, the node-scaled shallow net, the deep MLP and its parameterisations, activations."""
 
 from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._activations import Activation as Activation
@@ -7,5 +7,10 @@ from ._node_scaling import SCALING_KINDS as SCALING_KINDS
 from ._node_scaling import node_scaling as node_scaling
 from ._node_scaling import zipf_weights as zipf_weights
 from ._shallow import ScaledShallowNet as ScaledShallowNet
+from ._mlp import MLP as MLP
+from ._parameterizations import PARAMETERIZATIONS as PARAMETERIZATIONS
+from ._parameterizations import abc_table as abc_table
+from ._parameterizations import get_parameterization as get_parameterization
+from ._parameterizations import parameter_groups as parameter_groups
 from ._factory import build_network as build_network
 from ._factory import register_network as register_network

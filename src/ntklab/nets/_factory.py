@@ -9,8 +9,10 @@ from typing import Callable
 
 import torch
 
-from .._errors import check_choice
+from .._errors import ConfigError, check_choice
+from ._mlp import MLP
 from ._node_scaling import node_scaling
+from ._parameterizations import PARAMETERIZATIONS
 from ._shallow import ScaledShallowNet
 
 __all__ = ["build_network", "register_network", "NETWORKS", "scaling_from_config"]
@@ -31,6 +33,9 @@ def scaling_from_config(sc, m: int, *, seed: int) -> torch.Tensor:
 
 
 def _shallow(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype) -> ScaledShallowNet:
+    if cfg.depth != 1 or cfg.parameterization != "ntk":
+        raise ConfigError("network.kind", f"'shallow' is one hidden layer under the NTK scaling (got depth="
+                          f"{cfg.depth}, parameterization={cfg.parameterization!r})", allowed="network.kind=mlp")
     lam = scaling_from_config(cfg.scaling, cfg.width, seed=seed)
     return ScaledShallowNet(
         d, cfg.width, out_dim=out_dim, lambdas=lam, activation=cfg.activation, bias=cfg.bias,
@@ -39,6 +44,18 @@ def _shallow(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype) -> Sca
 
 
 register_network("shallow", _shallow)
+
+
+def _mlp(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype) -> MLP:
+    """``depth`` hidden layers of ``width`` nodes, each with its own node scaling drawn from ``scaling``."""
+    check_choice("network.parameterization", cfg.parameterization, PARAMETERIZATIONS)
+    lams = [scaling_from_config(cfg.scaling, cfg.width, seed=seed + 104729 * l) for l in range(cfg.depth)]
+    return MLP(d, [cfg.width] * cfg.depth, out_dim, parameterization=cfg.parameterization,
+               activation=cfg.activation, bias=cfg.bias, node_scaling=lams, weight_std=cfg.weight_std,
+               bias_std=cfg.bias_std, trainable=tuple(cfg.trainable), seed=seed, dtype=dtype)
+
+
+register_network("mlp", _mlp)
 
 
 def build_network(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype = torch.float32):

@@ -1,0 +1,60 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from ntklab.cli import main
+
+
+def test_demo_quick_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "claims" in text
+    claims = pd.read_csv(out / "claims.csv")
+    assert len(claims) >= 8
+    assert set(claims.verdict) <= {"PASS", "SKIP"}, claims[claims.verdict == "FAIL"].to_string()
+    for name in ("trainrisk", "testrisk", "ntkmineig", "ntkdiff", "wdiff", "width_sweep"):
+        assert (out / "figures" / f"simulated_{name}.png").stat().st_size > 10_000
+    assert len(list((out / "runs").iterdir())) == 8
+    # report re-reads the store without training
+    assert main(["report", str(out)]) == 0
+    again = pd.read_csv(out / "claims.csv")
+    pd.testing.assert_frame_equal(claims, again)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "asym-simulated", "--set", "configs=[[0.5, 2.0]]"], "configs"),
+    (["run", "asym-simulated", "--set", "steps=0"], "steps"),
+    (["run", "asym-simulated", "--bogus-flag"], "--bogus-flag"),
+    (["run", "asym-simulated", "--set", "widht=3"], "widht"),
+    (["run", "no-such-preset"], "preset"),
+    (["demo", "--quick", "--full"], "--quick/--full"),
+    (["report", "/nonexistent/dir"], "DIR"),
+])
+def test_bad_input_is_one_line_exit_2(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_has_no_traceback(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("network:\n  scaling:\n    gamma: 3\n")
+    proc = subprocess.run([sys.executable, "-m", "ntklab", "run", str(cfg)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "network.scaling.gamma" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_a_config_file(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: tiny\nnetwork: {width: 30}\ndata: {options: {n_train: 10, n_test: 5, d: 4}}\n"
+                   "training: {steps: 5}\nprobes: {every: 5}\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert "train_risk" in capsys.readouterr().out
+
+
+def test_presets_lists_the_demo(capsys):
+    assert main(["presets"]) == 0
+    assert "asym-simulated" in capsys.readouterr().out
