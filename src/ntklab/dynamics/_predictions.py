@@ -44,7 +44,6 @@ import pandas as pd
 from scipy.special import j1
 
 from .._errors import ConfigError, check_choice
-from ._momentum import nag_momentum
 
 __all__ = ["FunctionSpaceModes", "Prediction", "StabilityWarning", "stability_bound", "check_stability",
            "flow_factors", "METHODS", "FLOWS", "NORMALISATIONS"]
@@ -251,7 +250,9 @@ class FunctionSpaceModes:
         B = max(1, min(_BLOCK, steps + 1))
         cbuf, ybuf = np.empty((B + 2, N)), np.empty((B, N))  # cbuf row j + 1 holds c_{k0 + j}
         cbuf[0] = cbuf[1] = self.c0
-        weights = np.array([[-nag_momentum(k), 1.0 + nag_momentum(k)] for k in range(steps + 1)])
+        k = np.arange(steps + 1, dtype=float)
+        beta = np.where(k >= 1, (k - 1) / (k + 2), 0.0)  # beta_k = (k-1)/(k+2), beta_0 = 0
+        weights = np.ascontiguousarray(np.stack([-beta, 1.0 + beta], axis=1))
         errs = {}
         for k0 in range(0, steps + 1, B):
             nb = min(B, steps + 1 - k0)
