@@ -11,3 +11,4 @@ from ._prepare import one_hot as one_hot
 from ._idx import read_idx as read_idx
 from ._uci import UCI_FILES as UCI_FILES
 from ._uci import read_uci_table as read_uci_table
+from ._sphere_labels import sphere_random as sphere_random

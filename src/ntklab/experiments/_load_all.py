@@ -4,3 +4,4 @@ from . import approximation  # noqa: F401
 from . import asymmetric_simulated  # noqa: F401
 from . import regime  # noqa: F401
 from . import asymmetric_real  # noqa: F401
+from . import momentum  # noqa: F401
