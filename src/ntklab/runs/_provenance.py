@@ -1,0 +1,57 @@
+"""What a run records about where it came from: package versions, git commit, host, time."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["provenance", "git_commit"]
+
+_PACKAGES = ("ntklab", "torch", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "pydantic")
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=False
+        )
+        commit = out.stdout.strip() or None
+        if commit:
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True,
+                text=True, timeout=5, check=False,
+            ).stdout.strip()
+            return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return None
+
+
+@lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def provenance() -> dict:
+    import torch
+
+    return {
+        "versions": dict(_versions()),
+        "git_commit": git_commit(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
