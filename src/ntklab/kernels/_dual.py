@@ -69,6 +69,15 @@ class DualActivation:
         """(E[sigma(u) sigma(v)], E[sigma'(u) sigma'(v)] or None), broadcasting v1, c, v2."""
         raise NotImplementedError
 
+    def prepare_pair(self, v1, v2, *, derivative: bool = False):
+        """Per-point data for :meth:`duals_prepared`: two tuples of (*v.shape, m) tensors, computed once per layer
+        and sliced by block (quadrature activations keep their Hermite coefficients here)."""
+        return (v1[..., None],), (v2[..., None],)
+
+    def duals_prepared(self, p1, c, p2, *, derivative: bool = False):
+        """:meth:`duals` from prepared per-point data (p1, p2 broadcast against c with one trailing axis)."""
+        return self.duals(p1[0][..., 0], c, p2[0][..., 0], derivative=derivative)
+
     def coefficients(self, v, degree: int) -> torch.Tensor:
         """Orthonormal Hermite coefficients a_0..a_degree of z -> sigma(sqrt(v) z) (Gauss–Hermite quadrature)."""
         from ._gauss_hermite import hermite_coefficients_of
@@ -263,11 +272,19 @@ class Affine(DualActivation):
         return a
 
     def duals(self, v1, c, v2, *, derivative=False):
-        dual, ddual = self.base.duals(v1, c, v2, derivative=derivative)
+        p1, p2 = self.prepare_pair(v1, v2, derivative=derivative)
+        return self.duals_prepared(p1, c, p2, derivative=derivative)
+
+    def prepare_pair(self, v1, v2, *, derivative=False):
+        p1, p2 = self.base.prepare_pair(v1, v2, derivative=derivative)
+        return p1 + (self.base.mean(v1)[..., None],), p2 + (self.base.mean(v2)[..., None],)
+
+    def duals_prepared(self, p1, c, p2, *, derivative=False):
+        dual, ddual = self.base.duals_prepared(p1[:-1], c, p2[:-1], derivative=derivative)
         b, a2 = self.shift, self.scale ** 2
         if b != 0.0:
-            dual = dual - b * (self.base.mean(v1) + self.base.mean(v2)) + b * b
-        return a2 * dual, (a2 * ddual if derivative else None)
+            dual = dual - b * (p1[-1][..., 0] + p2[-1][..., 0]) + b * b
+        return dual.mul_(a2), (ddual.mul_(a2) if derivative else None)
 
 
 CLOSED_FORMS = {"relu": _Relu, "abs": _Abs, "erf": _Erf, "sin": _Sin, "identity": _Identity}

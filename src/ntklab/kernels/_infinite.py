@@ -67,17 +67,20 @@ def _check(depth, kind, weight_var, bias_var, parameterization, hidden_width, bl
         raise ConfigError("block_size", f"got {block_size!r}", allowed="integers >= 1")
 
 
-def _variance_path(act, v0, depth, wv, bv, need_dot):
-    """Per point: pre-activation variances Lambda^l(x, x), l = 1..L, their Sigma^l and Sigma-dot^l."""
-    pre, post, dot = [], [], []
-    v = v0
+def _variance_paths(act, v1, v2, depth, wv, bv, need_dot):
+    """Per point and layer l = 1..L: the activation's prepared data at Lambda^l(x, x) (for x1 and x2 jointly, so
+    quadrature activations truncate both at one degree), Sigma^l(x, x) and Sigma-dot^l(x, x)."""
+    prep1, prep2, post1, post2, dot1 = [], [], [], [], []
     for _ in range(depth):
-        q = wv * v + bv
-        pre.append(q)
-        v = act.second_moment(q)
-        post.append(v)
-        dot.append(act.derivative_second_moment(q) if need_dot else None)
-    return pre, post, dot
+        q1, q2 = wv * v1 + bv, wv * v2 + bv
+        p1, p2 = act.prepare_pair(q1, q2, derivative=need_dot)
+        prep1.append(p1)
+        prep2.append(p2)
+        v1, v2 = act.second_moment(q1), act.second_moment(q2)
+        post1.append(v1)
+        post2.append(v2)
+        dot1.append(act.derivative_second_moment(q1) if need_dot else None)
+    return (prep1, post1, dot1), (prep2, post2, dot1)
 
 
 def _affine(sigma, wv, bv):
@@ -87,8 +90,8 @@ def _affine(sigma, wv, bv):
 
 def _block(act, c0, paths1, paths2, *, depth, wv, bv, ntk, std, fan_in0, hidden_width, diag, all_depths):
     """Readout NNGP/NTK for one (rows x cols) block; lists over the requested depths."""
-    pre1, post1, dot1 = paths1
-    pre2, post2, dot2 = paths2
+    prep1, post1, dot1 = paths1
+    prep2, _, _ = paths2
     sigma, theta, fan_in = c0, None, fan_in0
     nngps, ntks = [], []
     for layer in range(depth):
@@ -97,7 +100,9 @@ def _block(act, c0, paths1, paths2, *, depth, wv, bv, ntk, std, fan_in0, hidden_
             theta = (sigma * fan_in).add_(1.0) if theta is None else theta.mul_(wv).add_(sigma, alpha=fan_in).add_(1.0)
         elif ntk:
             theta = lam.clone() if theta is None else theta.mul_(wv).add_(lam)
-        sigma, sdot = act.duals(pre1[layer][:, None], lam, pre2[layer][None, :], derivative=ntk)
+        p1 = tuple(t[:, None] for t in prep1[layer])
+        p2 = tuple(t[None, :] for t in prep2[layer])
+        sigma, sdot = act.duals_prepared(p1, lam, p2, derivative=ntk)
         del lam
         if diag:
             sigma.diagonal().copy_(post1[layer])
@@ -134,23 +139,30 @@ def infinite_kernel(x1, x2=None, *, depth: int, activation="relu", kind: str = "
     d = x1.shape[1]
     ntk = kind != "nngp"
     wv, bv = float(weight_var), float(bias_var)
-    path1 = _variance_path(act, (x1 * x1).sum(1) / d, depth, wv, bv, ntk)
-    path2 = path1 if sym else _variance_path(act, (x2 * x2).sum(1) / d, depth, wv, bv, ntk)
+    path1, path2 = _variance_paths(act, (x1 * x1).sum(1) / d, (x2 * x2).sum(1) / d, depth, wv, bv, ntk)
     n1, n2, nd = x1.shape[0], x2.shape[0], depth if all_depths else 1
     nngp = torch.empty(nd, n1, n2, dtype=torch.float64, device=x1.device)
     theta = torch.empty_like(nngp) if ntk else None
     opts = dict(depth=depth, wv=wv, bv=bv, ntk=ntk, std=parameterization == "standard", fan_in0=float(d),
                 hidden_width=float(hidden_width), all_depths=all_depths)
-    sl = lambda path, s: tuple([None if t is None else t[s] for t in p] for p in path)  # noqa: E731
+    def sl(path, s):
+        prep, post, dot = path
+        return ([tuple(t[s] for t in p) for p in prep], [t[s] for t in post],
+                [None if t is None else t[s] for t in dot])
+
     for r0 in range(0, n1, block_size):
         rows = slice(r0, min(r0 + block_size, n1))
         for c0 in range(r0 if sym else 0, n2, block_size):
             cols = slice(c0, min(c0 + block_size, n2))
             cov0 = x1[rows] @ x2[cols].T / d
             ks, ts = _block(act, cov0, sl(path1, rows), sl(path2, cols), diag=sym and r0 == c0, **opts)
-            nngp[:, rows, cols] = torch.stack(ks)
+            ks, ts = torch.stack(ks), (torch.stack(ts) if ntk else None)
+            if sym and c0 == r0:  # exactly symmetric (rounding differs between (i, j) and (j, i))
+                ks = 0.5 * (ks + ks.transpose(1, 2))
+                ts = None if ts is None else 0.5 * (ts + ts.transpose(1, 2))
+            nngp[:, rows, cols] = ks
             if ntk:
-                theta[:, rows, cols] = torch.stack(ts)
+                theta[:, rows, cols] = ts
             if sym and c0 != r0:
                 nngp[:, cols, rows] = nngp[:, rows, cols].transpose(1, 2)
                 if ntk:

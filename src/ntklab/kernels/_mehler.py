@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 from .._errors import ConfigError
-from ._dual import DualActivation
+from ._dual import DualActivation, _correlation
 from ._gauss_hermite import gauss_hermite, gaussian_moment, hermite_coefficients_of
 
 __all__ = ["QuadratureActivation", "checked_moment", "LEVELS", "TAIL_TOLERANCE"]
@@ -132,6 +132,13 @@ class QuadratureActivation(DualActivation):
         k = min(needed, degree) + 1
         return a1[..., :k], a2[..., :k]
 
+    def prepare_pair(self, v1, v2, *, derivative=False):
+        a1, a2 = self._truncated_pair(v1, v2, False)
+        if not derivative:
+            return (v1[..., None], a1), (v2[..., None], a2)
+        b1, b2 = self._truncated_pair(v1, v2, True)
+        return (v1[..., None], a1, b1), (v2[..., None], a2, b2)
+
     @staticmethod
     def _mehler(a1, a2, rho):
         k_top = a1.shape[-1] - 1
@@ -140,12 +147,11 @@ class QuadratureActivation(DualActivation):
             acc.mul_(rho).addcmul_(a1[..., k].expand(rho.shape), a2[..., k].expand(rho.shape))
         return acc
 
+    def duals_prepared(self, p1, c, p2, *, derivative=False):
+        _, _, rho = _correlation(p1[0][..., 0], c, p2[0][..., 0])
+        dual = self._mehler(p1[1], p2[1], rho)
+        return dual, (self._mehler(p1[2], p2[2], rho) if derivative else None)
+
     def duals(self, v1, c, v2, *, derivative=False):
-        shape = torch.broadcast_shapes(v1.shape, c.shape, v2.shape)
-        s = torch.sqrt(v1 * v2)
-        rho = torch.where(s > 0, c / torch.where(s > 0, s, 1.0), torch.zeros((), dtype=c.dtype))
-        rho = torch.broadcast_to(rho.clamp(-1.0, 1.0), shape)
-        dual = self._mehler(*self._truncated_pair(v1, v2, False), rho)
-        if not derivative:
-            return dual, None
-        return dual, self._mehler(*self._truncated_pair(v1, v2, True), rho)
+        p1, p2 = self.prepare_pair(v1, v2, derivative=derivative)
+        return self.duals_prepared(p1, c, p2, derivative=derivative)
