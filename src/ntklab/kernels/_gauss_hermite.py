@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from scipy.special import roots_hermitenorm
 
-__all__ = ["gauss_hermite", "hermite_basis", "gaussian_moment", "hermite_coefficients_of"]
+__all__ = ["gauss_hermite", "hermite_basis", "gaussian_moment", "hermite_coefficients_of", "on_unique"]
 
 DEFAULT_ORDER = 256  # nodes of the 1-d rule; the largest node is about sqrt(4 * order) = 32
 
@@ -58,6 +58,13 @@ def hermite_basis(t: torch.Tensor, degree: int) -> torch.Tensor:
     return torch.stack(cols, dim=-1)
 
 
+@lru_cache(maxsize=16)
+def _weighted_basis(order: int, degree: int) -> torch.Tensor:
+    """w_i h_k(t_i): (order, degree + 1), cached (the recurrence is degree passes over the nodes)."""
+    t, w = gauss_hermite(order)
+    return hermite_basis(t, degree) * w[:, None]
+
+
 def _scaled_values(fn, var: torch.Tensor, order: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """f(sqrt(var) t_i) on a (..., order) grid, with the nodes and weights."""
     t, w = gauss_hermite(order, device=var.device)
@@ -66,13 +73,40 @@ def _scaled_values(fn, var: torch.Tensor, order: int) -> tuple[torch.Tensor, tor
 
 
 def gaussian_moment(fn, var: torch.Tensor, *, order: int = DEFAULT_ORDER) -> torch.Tensor:
-    """E[fn(u)] for u ~ N(0, var), elementwise over ``var`` (float64)."""
-    vals, _, w = _scaled_values(fn, var.to(torch.float64), order)
-    return (vals * w).sum(-1)
+    """E[fn(u)] for u ~ N(0, var), elementwise over ``var`` (float64; distinct variances evaluated once)."""
+
+    def moment(v):
+        vals, _, w = _scaled_values(fn, v, order)
+        return (vals * w).sum(-1)
+
+    return on_unique(moment, torch.as_tensor(var, dtype=torch.float64))
 
 
 def hermite_coefficients_of(fn, var: torch.Tensor, degree: int, *, order: int = DEFAULT_ORDER) -> torch.Tensor:
     """a_k(v) = E[fn(sqrt(v) z) h_k(z)], k = 0..degree: shape (*var.shape, degree + 1)."""
-    vals, t, w = _scaled_values(fn, var.to(torch.float64), order)
-    basis = hermite_basis(t, degree) * w[:, None]  # (order, degree + 1)
-    return vals @ basis
+
+    def coefficients(v):
+        vals, _, _ = _scaled_values(fn, v, order)
+        return vals @ _weighted_basis(order, degree).to(v.device)  # (R, order) @ (order, degree + 1)
+
+    return on_unique(coefficients, torch.as_tensor(var, dtype=torch.float64))
+
+
+def on_unique(fn, v: torch.Tensor, *, rel: float = 1e-13) -> torch.Tensor:
+    """fn applied to the distinct values of ``v`` only (values within ``rel`` of their sorted neighbour share one
+    evaluation), gathered back to v's shape: fn maps (R,) -> (R, ...) -> result (*v.shape, ...).
+
+    On sphere data every point has the same variance, so a layer's Gauss–Hermite work is done once, not n times.
+    """
+    flat = v.reshape(-1)
+    if flat.numel() <= 1:
+        out = fn(flat)
+        return out.reshape(tuple(v.shape) + tuple(out.shape[1:]))
+    vals, order = torch.sort(flat)
+    gap = (vals[1:] - vals[:-1]) > rel * vals[1:].abs()
+    group = torch.cat([torch.zeros(1, dtype=torch.long, device=v.device), torch.cumsum(gap.long(), 0)])
+    reps = vals[torch.cat([torch.ones(1, dtype=torch.bool, device=v.device), gap])]
+    inverse = torch.empty_like(group)
+    inverse[order] = group
+    out = fn(reps)
+    return out[inverse].reshape(tuple(v.shape) + tuple(out.shape[1:]))

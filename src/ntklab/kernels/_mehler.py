@@ -8,7 +8,8 @@ coefficients of z -> sigma(sqrt(v) z) and b_k(v) those of z -> sigma'(sqrt(v) z)
 
 Since |rho| <= 1, truncating both series after degree K errs by at most sqrt(T_K(v1) T_K(v2)) (Cauchy–Schwarz),
 with the Hermite tails T_K(v) = sum_{j > K} a_j(v)^2 = E[sigma^2] - sum_{j <= K} a_j^2.  K is the smallest degree that
-brings every point's tail below 1e-13 E[sigma^2], trying (K, M) = (96, 256), (192, 512), (384, 1024) (degree, quadrature order) in turn.  Measured
+brings every point's tail below 1e-13 E[sigma^2], trying (K, M) = (128, 384), (256, 768), (384, 1024) (degree,
+quadrature order) in turn; points whose variances agree to 1e-13 share one evaluation.  Measured
 against a 1200^2-node product rule, tanh duals are exact to ~1e-14 at pre-activation variance 1-4 and to ~1e-7
 at variance 16 (steeper sigma(sqrt(v) z) need more terms); kinked callables converge slowly (use the closed forms).
 The series is summed by Horner's rule, elementwise: O(K) passes over the kernel matrix.
@@ -28,11 +29,11 @@ import torch
 
 from .._errors import ConfigError
 from ._dual import DualActivation, _correlation
-from ._gauss_hermite import gauss_hermite, gaussian_moment, hermite_coefficients_of
+from ._gauss_hermite import gauss_hermite, gaussian_moment, hermite_coefficients_of, on_unique
 
 __all__ = ["QuadratureActivation", "checked_moment", "LEVELS", "TAIL_TOLERANCE"]
 
-LEVELS = ((96, 256), (192, 512), (384, 1024))  # (Hermite degree K, quadrature order M), tried in turn
+LEVELS = ((128, 384), (256, 768), (384, 1024))  # (Hermite degree K, quadrature order M), tried in turn
 MAX_DEGREE = LEVELS[-1][0]
 TAIL_TOLERANCE = 1e-13
 _MOMENT_ORDERS = (256, 512, 1024, 2048, 4096)
@@ -45,7 +46,10 @@ def checked_moment(f, v: torch.Tensor, name: str, what: str) -> torch.Tensor:
     outermost nodes (|t| > 0.75 max|t|: growth like exp(u^2 / (4 v))), or orders 128 and 256 disagreeing by
     more than 5% (an interior singularity such as 1/u; smooth but steep sigma differ by < 1%).
     """
-    v = v.to(torch.float64)
+    return on_unique(lambda r: _checked_moment(f, r, name, what), torch.as_tensor(v, dtype=torch.float64))
+
+
+def _checked_moment(f, v, name, what):
     try:
         prev = gaussian_moment(f, v, order=128)
         t, w = gauss_hermite(256, device=v.device)
@@ -123,14 +127,15 @@ class QuadratureActivation(DualActivation):
         """Coefficients of both sides cut at one common degree K, so the error is at most
         sqrt(tail_1(K) tail_2(K)) <= TAIL_TOLERANCE sqrt(E[f(u)^2] E[f(v)^2]) (Cauchy–Schwarz)."""
         f = self.derivative if derivative else self.fn
+        both = torch.cat([v1.reshape(-1), v2.reshape(-1)])
         for degree, order in LEVELS:
-            a1 = self.coefficients(v1, degree, derivative=derivative, order=order)
-            a2 = self.coefficients(v2, degree, derivative=derivative, order=order)
-            needed = max(self._needed(a1, v1, f, order), self._needed(a2, v2, f, order))
+            a = self.coefficients(both, degree, derivative=derivative, order=order)
+            needed = self._needed(a, both, f, order)
             if needed <= degree:
                 break
-        k = min(needed, degree) + 1
-        return a1[..., :k], a2[..., :k]
+        a = a[..., : min(needed, degree) + 1]
+        n1 = v1.numel()
+        return a[:n1].reshape(*v1.shape, -1), a[n1:].reshape(*v2.shape, -1)
 
     def prepare_pair(self, v1, v2, *, derivative=False):
         a1, a2 = self._truncated_pair(v1, v2, False)
