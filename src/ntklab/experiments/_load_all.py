@@ -2,3 +2,4 @@
 
 from . import asymmetric_simulated  # noqa: F401
 from . import deep_conditioning  # noqa: F401
+from . import deep_normalized  # noqa: F401

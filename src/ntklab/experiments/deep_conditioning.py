@@ -18,6 +18,7 @@ for activations with larger mu; (4) the finite-width kernels approach the analyt
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from ._claims import Claim, claim
 from ._registry import ExperimentResult, Preset, register_preset
 
 __all__ = ["ConditioningOptions", "CONDITIONING_ACTIVATIONS", "kernel_activation", "sphere_points",
-           "digits_on_sphere", "digits_split", "mnist1d_split"]
+           "digits_on_sphere", "digits_split", "mnist1d_split", "torch_threads"]
 
 # label -> (activation, weight_var): plain relu is He-scaled so that the variance stays 1 on the sphere
 CONDITIONING_ACTIVATIONS = {
@@ -50,6 +51,18 @@ def kernel_activation(label: str):
     """The activation behind a label (``normalized_tanh`` and ``centred_gelu`` = normalize(tanh / gelu))."""
     return {"normalized_tanh": lambda: normalize("tanh", name="normalized_tanh"),
             "centred_gelu": lambda: normalize("gelu", name="centred_gelu")}.get(label, lambda: label)()
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads (0: unchanged), restoring the setting afterwards."""
+    old = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 # --- data (private to the Agarwal et al. presets) ---------------------------------------------------------------
@@ -122,6 +135,7 @@ class ConditioningOptions(BaseModel):
     fw_widths: list[int] = Field(default_factory=lambda: [256, 512, 1024, 2048, 4096])
     fw_seeds: int = Field(2, ge=1)
     fw_depth: int = Field(20, ge=1)
+    threads: int = Field(1, ge=0)  # torch intra-op threads (0: torch's default); small blocks gain nothing from more
 
     @field_validator("activations", "fw_activations")
     @classmethod
@@ -165,6 +179,11 @@ def _save_frame(frame: pd.DataFrame, path: Path) -> None:
 
 
 def execute(o: ConditioningOptions, out: Path, progress: bool) -> None:
+    with torch_threads(o.threads):
+        _execute(o, out, progress)
+
+
+def _execute(o: ConditioningOptions, out: Path, progress: bool) -> None:
     rows = []
     for ds in o.datasets:
         x = _dataset(ds, o)
@@ -225,7 +244,7 @@ def analyse(o: ConditioningOptions, out: Path) -> ExperimentResult:
         claims += _dataset_claims(o, nngp[nngp.dataset == ds], mu, ds, show)
         ntk = spectra[(spectra.kernel == "ntk") & (spectra.dataset == ds)]
         if "normalized_relu" in o.activations:
-            claims.append(claim(f"[{ds}] normalised relu: cond(Θ^(L)) of the NTK (reported)", None,
+            claims.append(claim(f"{ds}: normalised relu: cond(Θ^(L)) of the NTK (reported)", None,
                                 _fmt_depths(ntk[ntk.activation == "normalized_relu"], show),
                                 "the NTK version of the result"))
     claims += _finite_claims(o, finite)
@@ -248,7 +267,7 @@ def _dataset_claims(o, nngp, mu, ds, show) -> list[Claim]:
         cond = sub.cond.to_numpy()
         decreasing = bool(np.all(np.diff(cond) <= 1e-9 * cond[1:]))
         at = sub.set_index("depth").cond.get(o.check_depth, float("nan"))
-        claims.append(claim(f"[{ds}] normalised relu: cond(K^(L)) decreases with depth, < 1.2 at L={o.check_depth}",
+        claims.append(claim(f"{ds}: normalised relu: cond(K^(L)) decreases with depth, < 1.2 at L={o.check_depth}",
                             decreasing and at < 1.2, f"{_fmt_depths(sub, show)}; monotone: {decreasing}",
                             "papers.md (sphere): 1989, 380, 33.5, 4.1, 1.11, 1.005 at L=1,2,5,10,20,30"))
     if "relu" in o.activations:
@@ -257,9 +276,9 @@ def _dataset_claims(o, nngp, mu, ds, show) -> list[Claim]:
         off_mean = sub.offdiag_mean.to_numpy()
         off_min = float(sub.offdiag_min.iloc[-1])
         rising = bool(np.all(np.diff(off_mean) > 0))
-        claims.append(claim(f"[{ds}] plain relu: cond(K^(L)) > 100 at every depth ≤ {o.max_depth}", low > 100,
+        claims.append(claim(f"{ds}: plain relu: cond(K^(L)) > 100 at every depth ≤ {o.max_depth}", low > 100,
                             f"min over depths {low:.4g}; {_fmt_depths(sub, show)}", "papers.md: 5.8e3 – 1.3e4"))
-        claims.append(claim(f"[{ds}] plain relu: normalised off-diagonal entries tend to 1 (K → 11ᵀ)",
+        claims.append(claim(f"{ds}: plain relu: normalised off-diagonal entries tend to 1 (K → 11ᵀ)",
                             rising and off_min > 0.9,
                             f"mean ρ_ij: {_fmt_depths(sub, show, 'offdiag_mean')}; min ρ_ij at L={o.max_depth}: "
                             f"{off_min:.4f}; mean rising: {rising}", "mean increasing, min > 0.9 at the deepest L"))
@@ -268,7 +287,7 @@ def _dataset_claims(o, nngp, mu, ds, show) -> list[Claim]:
         reach = {a: _depth_to_reach(nngp[nngp.activation == a], o.target_cond) for a in normed}
         order = sorted(normed, key=lambda a: -mu[a])
         ok = all(reach[a] <= reach[b] for a, b in zip(order, order[1:])) and reach[order[0]] < reach[order[-1]]
-        claims.append(claim(f"[{ds}] depth to reach cond {o.target_cond:g} is smaller for larger μ", ok,
+        claims.append(claim(f"{ds}: depth to reach cond {o.target_cond:g} is smaller for larger μ", ok,
                             "; ".join(f"{a}: μ={mu[a]:.3f}, L={reach[a]:g}" for a in order),
                             "L ∝ 1/μ (Agarwal et al.)"))
     return claims
@@ -283,7 +302,7 @@ def _finite_claims(o, finite) -> list[Claim]:
         err = deep[deep.activation == label].groupby("width").rel_error.mean()
         slope = loglog_slope(err.index, err.values)
         ok = bool(np.all(np.diff(err.values) < 0)) and -0.8 <= slope <= -0.3
-        claims.append(claim(f"[{o.fw_dataset}] {label}: finite-width K̂^(L={o.fw_depth}) → K^(L) as width grows", ok,
+        claims.append(claim(f"{o.fw_dataset}: {label}: finite-width K̂^(L={o.fw_depth}) → K^(L) as width grows", ok,
                             ", ".join(f"m={m}: {v:.3g}" for m, v in err.items()) + f"; slope {slope:.2f}",
                             "‖K̂ − K‖_F/‖K‖_F decreasing, slope ≈ −1/2"))
     return claims
