@@ -17,7 +17,7 @@ Example:
     >>> t, w = gauss_hermite(32)
     >>> round(float((w * t**4).sum()), 12)
     3.0
-    >>> float(gaussian_moment(torch.square, torch.tensor([4.0], dtype=torch.float64))[0])
+    >>> round(float(gaussian_moment(torch.square, torch.tensor([4.0], dtype=torch.float64))[0]), 10)
     4.0
 """
 
