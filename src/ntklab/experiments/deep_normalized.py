@@ -239,6 +239,13 @@ def _figures(o: DeepNormalizedOptions, frame: pd.DataFrame, out: Path) -> list[P
             for ax, col in zip(axes, ("train_loss", "test_acc")):
                 m, s = g[col].mean(), g[col].std().fillna(0)
                 ax.errorbar(m.index, m.values, yerr=s.values, marker="o", capsize=3, color=f"C{i}", label=variant)
+        finite = sub.train_loss[np.isfinite(sub.train_loss)]
+        top = float(finite.max()) * 3 if len(finite) else 1.0
+        for i, variant in enumerate(o.variants):  # diverged runs (NaN loss) as crosses at the top of the panel
+            div = sub[(sub.variant == variant) & ~np.isfinite(sub.train_loss)]
+            if len(div):
+                axes[0].scatter(div.depth.unique(), [top] * div.depth.nunique(), marker="x", s=80, color=f"C{i}",
+                                label=f"{variant}: diverged")
         axes[0].set(yscale="log", xlabel="depth (hidden layers)", ylabel=f"train loss after {o.epochs} epochs",
                     title=f"{name}: train loss")
         axes[1].set(xlabel="depth (hidden layers)", ylabel="test accuracy", title=f"{name}: test accuracy")
