@@ -159,9 +159,9 @@ def test_blocks_symmetry_and_all_depths_agree():
     act = normalize("tanh")
     full = infinite_kernel(x, depth=4, activation=act, weight_var=1.2, bias_var=0.1)
     assert torch.allclose(full, full.T, atol=0, rtol=0)
-    assert torch.allclose(infinite_kernel(x, depth=4, activation=act, weight_var=1.2, bias_var=0.1, block_size=2),
+    assert torch.allclose(infinite_kernel(x, depth=4, activation=act, weight_var=1.2, bias_var=0.1, block_size=4),
                           full, atol=1e-13, rtol=0)
-    both = infinite_kernel(x, x, depth=4, activation=act, weight_var=1.2, bias_var=0.1, block_size=4)
+    both = infinite_kernel(x, x, depth=4, activation=act, weight_var=1.2, bias_var=0.1, block_size=5)
     # x2 given: the diagonal is not pinned, so it carries the Mehler truncation (<= 1e-13 E[sigma^2] per layer, times
     # Theta ~ 10 over 4 layers)
     assert torch.allclose(both, full, atol=1e-10, rtol=0)

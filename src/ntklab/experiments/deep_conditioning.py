@@ -303,8 +303,8 @@ def _finite_claims(o, finite) -> list[Claim]:
         slope = loglog_slope(err.index, err.values)
         shown = ", ".join(f"m={m}: {v:.3g}" for m, v in err.items())
         claims.append(claim(f"{o.fw_dataset}: {label}: finite-width K̂^(L={o.fw_depth}) → K^(L) as width grows",
-                            bool(np.all(np.diff(err.values) < 0)), f"‖K̂ − K‖_F/‖K‖_F (mean of {o.fw_seeds} seeds): "
-                            f"{shown}", "decreasing in m"))
+                            bool(np.all(np.diff(err.values) < 0)),
+                            f"‖K̂ − K‖_F/‖K‖_F (mean of {o.fw_seeds} seeds): {shown}", "decreasing in m"))
         claims.append(claim(f"{o.fw_dataset}: {label}: finite-width error at L={o.fw_depth} falls like m^-1/2",
                             -0.8 <= slope <= -0.3, f"log-log slope {slope:.2f}", "slope in [−0.8, −0.3]"))
         shallow = min(5, o.fw_depth)

@@ -2,8 +2,8 @@ r"""Dual activations: E[sigma(u) sigma(v)] and E[sigma'(u) sigma'(v)] for (u, v)
 
 Write rho = c / sqrt(v1 v2) (clamped to [-1, 1]), theta = arccos(rho), s = sqrt(v1 v2).  Closed forms:
 
-    relu      E[sigma sigma] = s (sin theta + (pi - theta) cos theta) / (2 pi)    E[sigma' sigma'] = (pi - theta) / (2 pi)
-    abs       (2 s / pi) (sin theta + (pi/2 - theta) cos theta)                    1 - 2 theta / pi
+    relu      E[sigma sigma] = s (sin theta + (pi - theta) cos theta) / (2 pi);  E[sigma' sigma'] = (pi - theta)/(2 pi)
+    abs       (2 s / pi) (sin theta + (pi/2 - theta) cos theta)                  1 - 2 theta / pi
     erf       (2/pi) arcsin(2c / sqrt((1 + 2 v1)(1 + 2 v2)))                       (4/pi) / sqrt((1+2v1)(1+2v2) - 4c^2)
     sin       exp(-(v1 + v2)/2) sinh(c)                                            exp(-(v1 + v2)/2) cosh(c)
     identity  c                                                                    1

@@ -123,7 +123,7 @@ def _block(act, c0, paths1, paths2, *, depth, wv, bv, ntk, std, fan_in0, hidden_
 
 def infinite_kernel(x1, x2=None, *, depth: int, activation="relu", kind: str = "ntk", weight_var: float = 1.0,
                     bias_var: float = 0.0, parameterization: str = "ntk", hidden_width: int = 1,
-                    all_depths: bool = False, block_size: int = 1024):
+                    all_depths: bool = False, block_size: int = 512):
     """NNGP or NTK of the depth-L fully connected network (see the module docstring), float64.
 
     Returns (n1, n2), or (depth, n1, n2) with ``all_depths`` (entry l - 1 = the network with l hidden layers);
