@@ -4,9 +4,9 @@ Write rho = c / sqrt(v1 v2) (clamped to [-1, 1]), theta = arccos(rho), s = sqrt(
 
     relu      E[sigma sigma] = s (sin theta + (pi - theta) cos theta) / (2 pi);  E[sigma' sigma'] = (pi - theta)/(2 pi)
     abs       (2 s / pi) (sin theta + (pi/2 - theta) cos theta)                  1 - 2 theta / pi
-    erf       (2/pi) arcsin(2c / sqrt((1 + 2 v1)(1 + 2 v2)))                       (4/pi) / sqrt((1+2v1)(1+2v2) - 4c^2)
-    sin       exp(-(v1 + v2)/2) sinh(c)                                            exp(-(v1 + v2)/2) cosh(c)
-    identity  c                                                                    1
+    erf       (2/pi) arcsin(2c / sqrt((1 + 2 v1)(1 + 2 v2)))                     (4/pi) / sqrt((1+2v1)(1+2v2) - 4c^2)
+    sin       exp(-(v1 + v2)/2) sinh(c)                                          exp(-(v1 + v2)/2) cosh(c)
+    identity  c                                                                  1
 
 An affine map a * (sigma - b) (e.g. ``normalized_relu`` = normalize(relu)) keeps its base's closed form:
 E = a^2 (E[sigma sigma] - b (m(v1) + m(v2)) + b^2) with m(v) = E[sigma(u)], and a^2 E[sigma' sigma'].
