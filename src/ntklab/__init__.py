@@ -18,6 +18,11 @@ from .kernels import shallow_mean_ntk as shallow_mean_ntk
 from .kernels import kernel_drift as kernel_drift
 from .kernels import spectrum as spectrum
 from .kernels import condition_number as condition_number
+from .kernels import infinite_kernel as infinite_kernel
+from .kernels import dual_activation as dual_activation
+from .kernels import hermite_coefficients as hermite_coefficients
+from .kernels import normalize_activation as normalize_activation
+from .kernels import nonlinearity_degree as nonlinearity_degree
 
 # approximation by GD-trained networks (Welper)
 from . import approximation as approximation
