@@ -18,6 +18,14 @@ from .kernels import shallow_mean_ntk as shallow_mean_ntk
 from .kernels import kernel_drift as kernel_drift
 from .kernels import spectrum as spectrum
 from .kernels import condition_number as condition_number
+from .kernels import infinite_kernel as infinite_kernel
+from .kernels import dual_activation as dual_activation
+from .kernels import hermite_coefficients as hermite_coefficients
+from .kernels import normalize_activation as normalize_activation
+from .kernels import nonlinearity_degree as nonlinearity_degree
+
+# approximation by GD-trained networks (Welper)
+from . import approximation as approximation
 
 # data
 from .data import Dataset as Dataset
@@ -35,3 +43,7 @@ from .runs import Run as Run
 from .runs import load_run as load_run
 
 __version__ = "0.1.0"
+
+# pruning and transfer (Caron et al.)
+from . import prune as prune  # noqa: E402
+from . import transfer as transfer  # noqa: E402

@@ -3,7 +3,8 @@
     ntklab demo [--quick | --full]            the asymmetrical-scaling experiment on simulated data
     ntklab run PRESET_OR_CONFIG [--set k=v]   one preset (or one run from a YAML/JSON config)
     ntklab presets                            list the paper recipes
-    ntklab report DIR                         figures + claims table of a stored experiment
+    ntklab report DIR                         figures + claims table + report.html of an experiment or sweep
+    ntklab sweep FILE [--executor local|ray]  many runs from a sweep file (finished runs are skipped)
 
 A bad argument or config value prints one line naming the field and the allowed values and exits with
 status 2 (no traceback).
@@ -28,6 +29,7 @@ _CLICK_ERRORS = tuple({click.exceptions.ClickException,
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ntklab: wide networks between the lazy (NTK) regime and feature learning.")
 console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line
 
 SetOpt = typer.Option(None, "--set", help="Override an option: key=value (repeatable).")
 
@@ -111,17 +113,62 @@ def presets():
 
 
 @app.command()
-def report(directory: str = typer.Argument(..., help="An experiment directory written by `ntklab run`.")):
-    """Redo figures and the claims table of a stored experiment."""
-    from .experiments import analyse_dir
+def report(directory: str = typer.Argument(..., help="An experiment (`ntklab run`) or sweep (`ntklab sweep`) directory.")):
+    """Redo figures and the claims table of a stored experiment or sweep, and write its report.html."""
+    from .report import report_dir
 
-    result = analyse_dir(directory)
+    result = report_dir(directory)
+    if hasattr(result, "frame"):  # a sweep
+        from .experiments import Claim, render_claims
+
+        claims = [Claim(r["name"], r["passed"], r["measured"], r["expected"]) for _, r in result.claims.iterrows()]
+        render_claims(claims, title=f"{directory}: claims", console=console)
+        console.print(f"{len(result.figures)} figures; results table {result.out / 'results.parquet'}")
+        console.print(f"report: {result.html}")
+        return
     _show(result, f"{directory}: claims")
+    console.print(f"report: {result.html}")
+
+
+@app.command()
+def sweep(
+    file: str = typer.Argument(..., help="A sweep file (YAML or TOML): base, grid, zip, seeds."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and their state; run nothing."),
+    executor: str = typer.Option("local", "--executor", help="local (process pool) or ray."),
+    workers: int = typer.Option(1, "--workers", help="Local worker processes (or CPUs of a private Ray instance)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT."),
+    out: Optional[str] = typer.Option(None, "--out", help="Sweep directory (default: the file's out, or results/sweeps/NAME)."),
+    retries: int = typer.Option(3, "--retries", help="Reruns of a unit whose worker died."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+):
+    """Run a sweep: finished runs are skipped, interrupted ones resume, failed or corrupt ones are redone."""
+    from .runs import expand_sweep, load_sweep, run_sweep, sweep_table
+    from .runs._sweep_dir import default_sweep_dir
+
+    spec = load_sweep(file)
+    target = Path(out) if out else default_sweep_dir(spec)
+    if dry_run:
+        table = sweep_table(expand_sweep(spec), target)
+        console.print(table.to_string(index=False))
+        counts = table.state.value_counts().to_dict()
+        console.print(f"{len(table)} runs in {target}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return
+    res = run_sweep(spec, target, executor=executor, workers=workers, address=address, retries=retries,
+                    progress=progress)
+    counts = res.state.value_counts().to_dict()
+    console.print(f"{len(res)} runs in {target}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    for _, r in res[res.state == "failed"].iterrows():
+        err_console.print(f"failed {r.id}: {r.error}", markup=False, highlight=False)
+    console.print(f"report: ntklab report {target}")
+    if (res.state == "failed").any():
+        raise typer.Exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # a command's typer.Exit(code) comes back as its return value
+        if isinstance(rc, int) and rc:
+            return rc
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

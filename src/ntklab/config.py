@@ -32,7 +32,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)  # no NaN/inf anywhere
 
 
 class ScalingConfig(_Strict):
@@ -108,6 +108,13 @@ class OptimizerConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, v):
+        if not all(0.0 <= b < 1.0 for b in v):
+            raise ValueError(f"got {v} (allowed: two numbers in [0, 1))")
+        return v
+
     @field_validator("lr")
     @classmethod
     def _finite(cls, v):
@@ -134,7 +141,7 @@ class ProbeConfig(_Strict):
 
 class RunConfig(_Strict):
     name: str = "run"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # the loop derives generator seeds from it (must fit 64 bits)
     dtype: Literal["float32", "float64"] = "float32"
     data: DataConfig = Field(default_factory=DataConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)

@@ -32,3 +32,20 @@ def load_dataset(name: str, **options) -> Dataset:
             if k not in sig.parameters:
                 raise ConfigError(f"data.{k}", f"unknown option for dataset {name!r}", allowed=", ".join(known))
     return fn(**options)
+
+
+# real data (Caron et al. E2/E3 and their offline stand-ins): bundled sets, the user's files, UCI, MNIST IDX
+from ._bundled import diabetes, digits, friedman_named, mnist1d  # noqa: E402
+from ._files import csv_file, npz_file  # noqa: E402
+from ._idx import mnist_idx  # noqa: E402
+from ._uci import ALIASES as _UCI_ALIASES  # noqa: E402
+from ._uci import UCI_FILES as _UCI_FILES  # noqa: E402
+from ._uci import uci_reader  # noqa: E402
+
+for _name, _fn in (("diabetes", diabetes), ("digits", digits), ("mnist1d", mnist1d),
+                   ("friedman1", friedman_named(1)), ("friedman2", friedman_named(2)),
+                   ("friedman3", friedman_named(3)), ("csv", csv_file), ("npz", npz_file),
+                   ("mnist_idx", mnist_idx)):
+    register_dataset(_name, _fn)
+for _name in (*_UCI_FILES, *_UCI_ALIASES):
+    register_dataset(_name, uci_reader(_name))

@@ -49,6 +49,31 @@ register_optimizer(
 )
 
 
+def _nag(p, c):
+    from ._momentum import Nesterov
+
+    if c.momentum != 0:
+        from .._errors import ConfigError
+
+        raise ConfigError("optimizer.momentum", f"got {c.momentum!r}: nag uses beta_k = (k-1)/(k+2)",
+                          allowed="0 (or optimizer.name='nag_sc' for a constant momentum)")
+    return Nesterov(p, lr=c.lr, weight_decay=c.weight_decay)
+
+
+def _momentum_family():
+    """Bu et al.'s optimisers (:mod:`ntklab.dynamics._momentum`): heavy ball, NAG, NAG-SC."""
+    from ._momentum import HeavyBall, NesterovSC
+
+    register_optimizer("heavy_ball", lambda p, c: HeavyBall(p, lr=c.lr, momentum=c.momentum,
+                                                            weight_decay=c.weight_decay))
+    register_optimizer("nag", _nag)
+    register_optimizer("nag_sc", lambda p, c: NesterovSC(p, lr=c.lr, momentum=c.momentum,
+                                                         weight_decay=c.weight_decay))
+
+
+_momentum_family()
+
+
 def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     if cfg.name not in OPTIMIZERS:
         from .._errors import ConfigError

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -31,7 +30,8 @@ from ..config import RunConfig
 from ..data import load_dataset
 from ..dynamics import train_many
 from ..kernels import shallow_mean_ntk, spectrum
-from ..report import band_plot, runs_frame, save_figure
+from ..report import band_plot, save_figure
+from ._asym_common import PaperNumbers, core_claims, core_figures, scaling_frame
 from ._claims import Claim, claim
 from ._registry import ExperimentResult, Preset, register_preset
 from ._shared import PAPER_CONFIGS, config_label, load_runs, loglog_slope, ordered
@@ -55,9 +55,10 @@ class AsymSimulatedOptions(BaseModel):
     d: int = Field(50, ge=1)
     noise: float = Field(0.1, ge=0)
     sweep_widths: list[int] = Field(default_factory=lambda: [250, 500, 1000, 2000])
-    sweep_steps: int = Field(2000, ge=1)
+    sweep_steps: int = Field(1000, ge=1)
     sweep_seeds: int = Field(3, ge=1)
     sweep_gammas: list[float] = Field(default_factory=lambda: [1.0, 0.5, 0.2])
+    threads: int = Field(1, ge=0)  # torch threads while training (0: leave torch's setting); small GEMMs gain little
     full_claims: bool = False  # the --full mode's stronger claim (train risk < 1e-3 for gamma > 0)
     depth: int = Field(1, ge=1)  # hidden layers; > 1: ntklab.MLP (NTK), node scaling in every layer (authors' L)
 
@@ -95,6 +96,12 @@ def base_config(o: AsymSimulatedOptions, *, alpha: float, gamma: float, width: i
     )
 
 
+PAPER_E1 = PaperNumbers(
+    train_risk="paper (5e4 steps): ≈0, ≈0, ≈0, 0.003", test_risk="paper: 0.037, 0.041, 0.042, 0.047",
+    lambda_min="paper: 0.0037, 0.0031, 0.0015, 0.0002", drift="paper: 0.03, 0.10, 0.18, 0.22",
+    displacement="paper: 0.8, 7.5, 11.5, 24")
+
+
 def _alpha_for(gamma: float) -> float:
     for a, g in PAPER_CONFIGS:
         if g == gamma:
@@ -103,6 +110,8 @@ def _alpha_for(gamma: float) -> float:
 
 
 def execute(o: AsymSimulatedOptions, out: Path, progress: bool) -> None:
+    if o.threads:
+        torch.set_num_threads(o.threads)
     cfgs, dirs = [], []
     for alpha, gamma in o.configs:
         for s in range(o.seeds):
@@ -122,78 +131,22 @@ def execute(o: AsymSimulatedOptions, out: Path, progress: bool) -> None:
     train_many(cfgs, out_dirs=dirs, progress=progress, desc="E1 width sweep")
 
 
-def _scaling(run) -> tuple[float, float, int]:
-    net = run.config["network"]
-    return float(net["scaling"]["alpha"]), float(net["scaling"]["gamma"]), int(net["width"])
-
-
-def _label(run) -> str:
-    a, g, _ = _scaling(run)
-    return config_label(a, g)
-
-
-def _mean_final(frame: pd.DataFrame, metric: str, key: str | None = None) -> pd.Series:
-    sub = frame[frame.metric == metric]
-    if key is not None:
-        sub = sub[sub.key == key]
-    last = sub[sub.step == sub.groupby("run").step.transform("max")]
-    return last.groupby("gamma").value.mean().sort_index(ascending=False)
-
-
 def analyse(o: AsymSimulatedOptions, out: Path) -> ExperimentResult:
     runs = load_runs(out / "runs")
     if not runs:
         raise FileNotFoundError(f"{out}: no finished runs under runs/")
-    cols = lambda r: dict(zip(("alpha", "gamma", "width"), _scaling(r)))  # noqa: E731
-    frame = runs_frame(runs, label=_label, columns=cols)
+    frame = scaling_frame(runs)
     order = [config_label(a, g) for a, g in o.configs]
-    figs = _figures(frame, out, order)
-    claims: list[Claim] = []
-
-    # 1. optimisation: train risk falls, ends ordered by gamma
-    tr = frame[frame.metric == "train_risk"]
-    first = tr[tr.step == 0].groupby("gamma").value.mean().sort_index(ascending=False)
-    last = _mean_final(frame, "train_risk")
-    gam = list(last.index)
-    fmt = lambda s: ", ".join(f"γ={g:g}: {v:.3g}" for g, v in s.items())  # noqa: E731
-    claims.append(claim("train risk falls for every γ", bool((last < first).all()),
-                        f"start {fmt(first)} → end {fmt(last)}", "every γ decreases"))
-    claims.append(claim("final train risk ordered by γ (γ=1 lowest, γ=0 highest)",
-                        ordered(last.values, increasing=True) and gam == sorted(gam, reverse=True),
-                        fmt(last), "paper (5e4 steps): ≈0, ≈0, ≈0, 0.003"))
-    if o.full_claims:
-        pos = last[last.index > 0]
-        claims.append(claim("every γ > 0 ends below 1e-3 (--full)", bool((pos < 1e-3).all()), fmt(pos), "≈ 0"))
-    te = _mean_final(frame, "test_risk")
-    claims.append(claim("test risk (reported)", None, fmt(te), "paper: 0.037, 0.041, 0.042, 0.047"))
-
-    # 2. lambda_min(Theta_0) ordered by gamma; gamma = 1 near lambda_min(K)
-    lm = frame[(frame.metric == "lambda_min") & (frame.step == 0)].groupby("gamma").value.mean()
-    lm = lm.sort_index(ascending=False)
+    figs = core_figures(frame, out, order, prefix="simulated")
     data = load_dataset("sphere_sin", n_train=o.n_train, n_test=o.n_test, d=o.d, noise=o.noise, seed=o.data_seed)
     lam_k = float(spectrum(shallow_mean_ntk(data.x_train))[0])
-    ok_order = ordered(lm.values, increasing=False)
-    rel = abs(lm.get(1.0, np.nan) / lam_k - 1) if 1.0 in lm.index else np.nan
-    claims.append(claim("λ_min(Θ̂_0) ordered by γ", ok_order, fmt(lm), "paper: 0.0037, 0.0031, 0.0015, 0.0002"))
-    if 1.0 in lm.index and o.depth == 1:  # K is the one-hidden-layer mean kernel
-        claims.append(claim("γ=1: λ_min(Θ̂_0) within 10% of λ_min(K)", rel <= 0.10,
-                            f"{lm[1.0]:.4g} vs λ_min(K) = {lam_k:.4g} ({100 * rel:.1f}% off)", "Θ̂_0 → K as m → ∞"))
-
-    # 3. feature learning: drift and displacement grow as gamma falls
-    drift = _mean_final(frame, "drift_spectral").pow(0.5)
-    disp = _mean_final(frame, "max_node_displacement")
-    claims.append(claim("final kernel drift increases as γ decreases", ordered(drift.values, increasing=True),
-                        "sqrt‖ΔΘ̂‖₂: " + fmt(drift), "paper: 0.03, 0.10, 0.18, 0.22"))
-    claims.append(claim("final max-node displacement increases as γ decreases",
-                        ordered(disp.values, increasing=True), fmt(disp), "paper: 0.8, 7.5, 11.5, 24"))
+    claims, tables = core_claims(frame, lam_k=lam_k if o.depth == 1 else None, paper=PAPER_E1,
+                                 full_claims=o.full_claims)
 
     # 4. width sweep
-    tables = {"final_by_config": pd.DataFrame({"train_risk": last, "test_risk": te, "lambda_min_0": lm,
-                                               "sqrt_drift_spectral": drift, "max_node_displacement": disp})
-              .reset_index()}
     sweep = load_runs(out / "width_sweep")
     if sweep:
-        sw = runs_frame(sweep, label=_label, columns=cols)
+        sw = scaling_frame(sweep)
         claims += _sweep_claims(sw, tables)
         figs += _sweep_figures(sw, out)
     return ExperimentResult(out=out, claims=claims, figures=figs, tables=tables)
@@ -221,26 +174,6 @@ def _sweep_claims(sw: pd.DataFrame, tables: dict) -> list[Claim]:
                          f"{', '.join(f'm={m}: {v:.3g}' for m, v in t.items())}; slope {slope:.2f}",
                          "O(1) in m (feature learning); slope > -0.1"))
     return out
-
-
-def _figures(frame: pd.DataFrame, out: Path, order: list[str]) -> list[Path]:
-    fdir = out / "figures"
-    specs = [
-        ("trainrisk", "train_risk", True, "train risk", None),
-        ("testrisk", "test_risk", True, "test risk", None),
-        ("ntkmineig", "lambda_min", False, "λ_min(Θ̂_t)", None),
-        ("ntkdiff", "drift_spectral", False, "sqrt ‖Θ̂_t − Θ̂_0‖₂ (as plotted by the paper)", np.sqrt),
-        ("wdiff", "argmax_node_displacement", False, "‖w_j*(t) − w_j*(0)‖, j* = argmax at the end", None),
-    ]
-    paths = []
-    for fname, metric, logy, ylabel, tf in specs:
-        sub = frame[frame.metric == metric]
-        if metric.endswith("risk"):
-            sub = sub[sub.step > 0]  # the paper's risk curves drop step 0
-        ax = band_plot(sub, logy=logy, ylabel=ylabel, title=f"simulated: {ylabel}", order=order,
-                       transform=tf, xlabel="GD step")
-        paths.append(save_figure(ax, fdir / f"simulated_{fname}.png"))
-    return paths
 
 
 def _sweep_figures(sw: pd.DataFrame, out: Path) -> list[Path]:

@@ -1,4 +1,5 @@
-"""Kernels: empirical NTK (closed form and generic), the shallow mean kernel, spectra and drift."""
+"""Kernels: empirical NTK (closed form and generic), the shallow mean kernel, spectra and drift, and the
+infinite-width NNGP/NTK of deep fully connected networks for any activation (dual activations, Hermite coefficients)."""
 
 from ._empirical import empirical_ntk as empirical_ntk
 from ._empirical_generic import empirical_ntk_generic as empirical_ntk_generic
@@ -9,3 +10,16 @@ from ._mean_kernel import shallow_mean_ntk as shallow_mean_ntk
 from ._spectra import condition_number as condition_number
 from ._spectra import kernel_drift as kernel_drift
 from ._spectra import spectrum as spectrum
+
+# infinite width: dual activations, Hermite coefficients, deep NNGP/NTK, random finite-width networks
+from ._dual import DualActivation as DualActivation
+from ._hermite import affine_activation as affine_activation
+from ._hermite import hermite_coefficients as hermite_coefficients
+from ._hermite import nonlinearity_degree as nonlinearity_degree
+from ._hermite import normalize as normalize
+from ._hermite import normalize as normalize_activation
+from ._infinite import infinite_kernel as infinite_kernel
+from ._resolve import ACTIVATION_NAMES as ACTIVATION_NAMES
+from ._resolve import as_dual_activation as as_dual_activation
+from ._resolve import dual_activation as dual_activation
+from ._random_features import random_network_nngp as random_network_nngp

@@ -14,3 +14,16 @@ from ._store import run_id as run_id
 from ._store import set_status as set_status
 from ._store import write_arrays as write_arrays
 from ._store import write_metrics as write_metrics
+from ._integrity import file_digests as file_digests
+from ._integrity import verify_run as verify_run
+from ._sweep import SweepSpec as SweepSpec
+from ._sweep import Unit as Unit
+from ._sweep import expand_sweep as expand_sweep
+from ._sweep import load_sweep as load_sweep
+from ._sweep import sweep_from_dict as sweep_from_dict
+from ._unit import run_unit as run_unit
+from ._unit import unit_state as unit_state
+from ._executors import execute_units as execute_units
+from ._sweep_dir import read_sweep as read_sweep
+from ._sweep_dir import run_sweep as run_sweep
+from ._sweep_dir import sweep_table as sweep_table

@@ -13,8 +13,8 @@ Example:
     >>> import ntklab, tempfile
     >>> cfg = ntklab.RunConfig(training={"steps": 5}, network={"width": 20}, probes={"every": 5})
     >>> run = ntklab.train(cfg, out=tempfile.mkdtemp(), progress=False)
-    >>> run.status, sorted(run.metrics.metric.unique())[:2]
-    ('done', ['lambda_max', 'lambda_min'])
+    >>> run.status, run.series("train_risk").index.tolist()
+    ('done', [0, 5])
 """
 
 from __future__ import annotations

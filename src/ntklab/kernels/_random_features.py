@@ -1,0 +1,55 @@
+r"""The finite-width NNGP of one random fully connected network (the conjugate kernel of its top features).
+
+With the network of :func:`ntklab.infinite_kernel` at finite width n (NTK parameterisation, N(0, 1) weights),
+top-layer features X^L = sigma(h^L) in R^{N x n} and readout weight_var * <.,.> / n + bias_var,
+
+    K-hat^L = weight_var X^L (X^L)^T / n + bias_var  ->  NNGP^L   as n -> infinity,
+
+with fluctuations O(1/sqrt(n)) (the readout weights are integrated out exactly).  Every depth 1..L comes from one
+forward pass.
+
+Example:
+    >>> import torch
+    >>> from ntklab.kernels import random_network_nngp
+    >>> x = torch.randn(4, 3, dtype=torch.float64)
+    >>> random_network_nngp(x, depth=2, activation="relu", width=64, weight_var=2.0, seed=0).shape
+    torch.Size([4, 4])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._errors import ConfigError
+from ._resolve import as_dual_activation
+
+__all__ = ["random_network_nngp"]
+
+
+def random_network_nngp(x, *, depth: int, activation="relu", width: int, weight_var: float = 1.0,
+                        bias_var: float = 0.0, seed: int, all_depths: bool = False,
+                        dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """K-hat of one random network of the given width: (n, n), or (depth, n, n) with ``all_depths``; float64."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ConfigError("depth", f"got {depth!r}", allowed="integers >= 1")
+    if not isinstance(width, int) or width < 1:
+        raise ConfigError("width", f"got {width!r}", allowed="integers >= 1")
+    if not (weight_var >= 0 and bias_var >= 0):
+        raise ConfigError("weight_var/bias_var", f"got {weight_var!r}, {bias_var!r}", allowed="[0, inf)")
+    act = as_dual_activation(activation)
+    x = torch.as_tensor(x).to(dtype)
+    if x.ndim != 2 or not torch.isfinite(x).all():
+        raise ConfigError("x", "expected a finite 2-d (n, d) array")
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    sw, sb = math.sqrt(weight_var), math.sqrt(bias_var)
+    h, fan_in, out = x, x.shape[1], []
+    for layer in range(depth):
+        w = torch.randn(fan_in, width, generator=gen, dtype=dtype, device=x.device)
+        b = torch.randn(width, generator=gen, dtype=dtype, device=x.device)
+        h = act.fn((sw / math.sqrt(fan_in)) * (h @ w) + sb * b)
+        fan_in = width
+        if all_depths or layer == depth - 1:
+            out.append(weight_var * (h @ h.T).to(torch.float64) / width + bias_var)
+    return torch.stack(out) if all_depths else out[0]

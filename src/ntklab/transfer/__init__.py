@@ -1,0 +1,11 @@
+"""Transfer (Caron et al.): the top-k nodes' features sqrt(lambda_j) sigma(w_j^T x / sqrt(d)) of a trained
+network, fitted on held-out data by a fresh MLP (the paper) or a closed-form ridge readout."""
+
+from ._curve import PAPER_MLP as PAPER_MLP
+from ._curve import READOUTS as READOUTS
+from ._curve import transfer_curves as transfer_curves
+from ._curve import transfer_features as transfer_features
+from ._readouts import MLPProblem as MLPProblem
+from ._readouts import fit_mlps as fit_mlps
+from ._readouts import fit_ridge as fit_ridge
+from ._readouts import predict_ridge as predict_ridge

@@ -1,0 +1,103 @@
+r"""Transfer curves (Caron et al.): features of the k most important nodes, fitted by a fresh readout.
+
+For a trained :class:`~ntklab.ScaledShallowNet` the transferred features are the hidden outputs of its
+top-k nodes by importance I_j = sum_k u_kj^2 lambda_j (ties broken by a seeded random order, see
+:func:`ntklab.prune.prune_order`):
+
+    h_j(x) = sqrt(lambda_j) sigma(w_j^T x / sqrt(d)),   j in top_k,
+
+computed on held-out data (the transfer split: the valid split cut 50/50 into transfer-train and
+transfer-test).  For each k in ``ks`` (the paper: 10, 20, ..., 100) a readout is fitted on transfer-train
+and measured on both halves: ``"mlp"`` (a fresh k-H-H-K MLP by full-batch SGD, as the paper) and
+``"ridge"`` (closed form).  The tidy result has one row per (model, k, readout, metric) with metric in
+train_risk, test_risk (MSE, mean over samples and outputs) and, for classification, train_acc, test_acc.
+
+Example:
+    >>> import torch, ntklab
+    >>> from ntklab.transfer import transfer_curves
+    >>> net = ntklab.ScaledShallowNet(10, 30, lambdas=ntklab.node_scaling(30, gamma=0.0, alpha=0.5), seed=0)
+    >>> ds = ntklab.load_dataset("friedman1", n_samples=100)
+    >>> curve = transfer_curves({"net": net}, ds.extra["transfer"], ks=[5, 10], readouts=("ridge",))
+    >>> sorted(curve.k.unique().tolist())
+    [5, 10]
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from .._errors import ConfigError, check_choice
+from ..prune import top_nodes
+from ._readouts import MLPProblem, fit_mlps, fit_ridge, predict_ridge
+
+__all__ = ["transfer_features", "transfer_curves", "PAPER_MLP", "READOUTS"]
+
+READOUTS = ("mlp", "ridge")
+# the paper's MLP readouts: hidden width, learning rate, full-batch SGD steps
+PAPER_MLP = {"regression": {"hidden": 64, "lr": 0.1, "steps": 5000},
+             "classification": {"hidden": 128, "lr": 1.0, "steps": 10_000}}
+
+
+def transfer_features(model, x: torch.Tensor, nodes) -> torch.Tensor:
+    """h_j(x) = sqrt(lambda_j) mask_j sigma(w_j^T x / sqrt(d)) for j in ``nodes`` (float64, (n, len(nodes)))."""
+    with torch.no_grad():
+        return model.features(x.to(model.W.dtype))[:, torch.as_tensor(nodes, dtype=torch.long)].to(torch.float64)
+
+
+def _metrics(pred_tr, pred_te, data: dict, classification: bool) -> dict[str, float]:
+    out = {}
+    for split, pred in (("train", pred_tr), ("test", pred_te)):
+        y = data[f"y_{split}"].to(torch.float64)
+        out[f"{split}_risk"] = float(((pred - y) ** 2).mean())
+        if classification:
+            out[f"{split}_acc"] = float((pred.argmax(-1) == y.argmax(-1)).to(torch.float64).mean())
+    return out
+
+
+def _check(data: dict, ks, models: dict) -> list[int]:
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        if key not in data:
+            raise ConfigError("transfer.data", f"missing {key!r}", allowed="x_train, y_train, x_test, y_test")
+    ks = [int(k) for k in ks]
+    m_min = min(int(mod.lambdas.shape[0]) for mod in models.values())
+    bad = [k for k in ks if not 1 <= k <= m_min]
+    if bad or not ks:
+        raise ConfigError("transfer.ks", f"got {ks}", allowed=f"a non-empty list of integers in [1, {m_min}]")
+    return ks
+
+
+def transfer_curves(models: dict, data: dict, *, ks=tuple(range(10, 101, 10)), readouts=READOUTS,
+                    classification: bool | None = None, hidden: int = 64, lr: float = 0.1, steps: int = 5000,
+                    ridge: float = 1e-3, seed: int = 0, order_seed: int | dict = 0) -> pd.DataFrame:
+    """Tidy rows (model, k, readout, metric, value) for every model in ``models`` (name -> network).
+
+    MLP r = (model i, k) is initialised with seed ``seed + 1000 * i + k``; all MLPs train as one batch.
+    ``order_seed`` (an int, or name -> int) seeds the tie-break of the importance order.
+    """
+    ks = _check(data, ks, models)
+    for r in readouts:
+        check_choice("transfer.readouts", r, READOUTS)
+    if classification is None:
+        y = data["y_train"]
+        classification = bool(y.shape[1] > 1 and torch.all((y == 0) | (y == 1)))
+    rows, problems, tags = [], [], []
+    for i, (name, model) in enumerate(models.items()):
+        oseed = order_seed[name] if isinstance(order_seed, dict) else order_seed
+        order = top_nodes(model, max(ks), seed=oseed)
+        f_tr_all = transfer_features(model, data["x_train"], order)
+        f_te_all = transfer_features(model, data["x_test"], order)
+        for k in ks:
+            f_tr, f_te = f_tr_all[:, :k], f_te_all[:, :k]
+            if "ridge" in readouts:
+                beta = fit_ridge(f_tr, data["y_train"], ridge=ridge)
+                met = _metrics(predict_ridge(beta, f_tr), predict_ridge(beta, f_te), data, classification)
+                rows += [(name, k, "ridge", mk, v) for mk, v in met.items()]
+            if "mlp" in readouts:
+                problems.append(MLPProblem(f_tr, data["y_train"], f_te, data["y_test"]))
+                tags.append((name, k, seed + 1000 * i + k))
+    if problems:
+        preds = fit_mlps(problems, hidden=hidden, lr=lr, steps=steps, seeds=[t[2] for t in tags])
+        for (name, k, _), (p_tr, p_te) in zip(tags, preds):
+            rows += [(name, k, "mlp", mk, v) for mk, v in _metrics(p_tr, p_te, data, classification).items()]
+    return pd.DataFrame(rows, columns=["model", "k", "readout", "metric", "value"])
