@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 import torch
 
 from ntklab import RunConfig, train, train_many
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one intra-op thread is faster and immune to oversubscription on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _cfg(seed, **training):

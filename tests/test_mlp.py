@@ -17,13 +17,6 @@ from ntklab.nets import PARAMETERIZATIONS, abc_table, parameter_groups
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small products on a shared 2-core machine: one thread avoids spinning workers (30x faster measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _sphere(n, d, seed=0):

@@ -14,12 +14,6 @@ from ntklab.nets import build_network, parameter_groups
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_quick_run_through_the_cli(tmp_path):
