@@ -69,7 +69,10 @@ def main():
                                         ("heavy-ball ODE", ours_hb_ode, "gd_momentum", {"momentum": beta})):
             contenders = {"ntklab": ours}
             note = ""
-            if peer is not None:
+            if method == "gd_momentum":  # odeint over 10^5 steps of a stiff system: > 5 min here, never finished
+                note = ("neural-tangents' gradient_descent(momentum) integrates the ODE with odeint: "
+                        "still running after 5 min for 10^5 steps, not timed")
+            elif peer is not None:
                 key = f"pred-{method}"
                 try:
                     # gradient_descent_mse follows the flow of 1/(2n)||f - y||^2: twice the rate gives ntklab's

@@ -3,7 +3,8 @@
 Each bench script runs in its own process (a failing one is reported, the others still run) and writes
 bench/results/<name>.json; this collects them.  The peers' environment (bench/.peers-venv) is created on the
 first run.  ``BENCH_THREADS`` sets the thread count of every contender (default: all cores);
-``BENCH_QUICK=1`` runs small sizes only; ``python bench/run_all.py NAME ...`` runs some scripts.
+``BENCH_QUICK=1`` runs small sizes only; ``python bench/run_all.py NAME ...`` runs some scripts;
+``--collect`` re-prints the table from the scripts' last results without running anything.
 """
 
 from __future__ import annotations
@@ -20,19 +21,24 @@ SCRIPTS = ["shallow_ntk", "generic_ntk", "e1", "infinite", "predict"]
 
 
 def main(argv: list[str]) -> int:
-    names = argv or SCRIPTS
+    collect = "--collect" in argv  # only re-print the table from the scripts' last results
+    names = [a for a in argv if a != "--collect"] or SCRIPTS
     RESULTS.mkdir(parents=True, exist_ok=True)
     head = machine_line()
     print(head, flush=True)
-    ensure_venv()
+    if not collect:
+        ensure_venv()
     rows: list[Row] = []
     failed = []
     for name in names:
-        print(f"\n=== bench_{name}.py ===", flush=True)
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(BENCH_DIR / f"bench_{name}.py")], cwd=BENCH_DIR)
-        print(f"(bench_{name}.py: {time.perf_counter() - t0:.0f} s, exit {proc.returncode})", flush=True)
         path = RESULTS / f"{name}.json"
+        if collect:
+            proc = subprocess.CompletedProcess([], 0 if path.exists() else 1)
+        else:
+            print(f"\n=== bench_{name}.py ===", flush=True)
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, str(BENCH_DIR / f"bench_{name}.py")], cwd=BENCH_DIR)
+            print(f"(bench_{name}.py: {time.perf_counter() - t0:.0f} s, exit {proc.returncode})", flush=True)
         if proc.returncode != 0 or not path.exists():
             failed.append(name)
             rows.append(Row(name, "-", "-", float("nan"), note=f"bench_{name}.py failed (exit {proc.returncode})"))
