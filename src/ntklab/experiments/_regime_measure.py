@@ -9,8 +9,8 @@ Given the network at init theta_0 (rebuilt from the run's config and seed) and a
 - displacement ||w_j*(T) - w_j*(0)|| of the first hidden layer's largest-lambda node j*;
 - the linearisation gap ||f_T - f^lin_T|| / ||f_T - f_0|| on the test inputs, where f^lin_t is the
   first-order Taylor model f(theta_0) + J(theta_0)(theta - theta_0) trained by the same full-batch GD at the
-  same per-parameter learning rates (:func:`linearized_by_kernel`; :func:`train_linearized` is the same in
-  parameter space).  In the lazy regime f stays close to
+  same per-parameter learning rates (:func:`linearized_by_kernel`; the tests check it against
+  :class:`ntklab.dynamics.LinearizedNetwork` trained in parameter space).  In the lazy regime f stays close to
   f^lin (gap -> 0 as n^{-1/2}); with feature learning it does not.
 
 All as tidy rows (metric, layer, value).
@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import pandas as pd
 import torch
-from torch.func import functional_call, vjp
 
 from ..dynamics import activation_sizes
 from ..kernels import kernel_drift
 from ..kernels._empirical_mlp import mlp_ntk
 
-__all__ = ["train_linearized", "linearized_by_kernel", "regime_rows", "LAYER_ORDER"]
+__all__ = ["linearized_by_kernel", "regime_rows", "LAYER_ORDER"]
 
 
 def _layer_name(param: str, depth: int) -> str:
@@ -38,46 +37,6 @@ def _layer_name(param: str, depth: int) -> str:
 
 
 LAYER_ORDER = [f"W{i}" for i in range(1, 10)] + [f"x{i}" for i in range(1, 10)] + ["out"]
-
-
-def _jacobian_products(f, params0: dict, x: torch.Tensor):
-    """(f(theta_0, x), v -> J^T v, delta -> J delta) with J = df(theta_0, x)/dtheta, by reverse mode only.
-
-    J delta is the pull-back of the linear map v -> J^T v (the double-vjp trick), so no forward-mode
-    decomposition is needed.
-    """
-    f0, pull = vjp(lambda p: f(p, x), params0)
-
-    def transpose(v):
-        return vjp(lambda p: f(p, x), params0)[1](v)[0]
-
-    _, push = vjp(transpose, torch.zeros_like(f0))
-    return f0.detach(), (lambda v: pull(v)[0]), (lambda delta: push(delta)[0])
-
-
-def train_linearized(model: torch.nn.Module, lrs: dict[str, float], x: torch.Tensor, y: torch.Tensor,
-                     x_eval: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-batch GD on the MSE of the linearised model, in parameter space with ``torch.func``.
-
-    Returns (f^lin_T(x_eval), final train risk); ``lrs`` maps parameter names to learning rates.
-    :func:`linearized_by_kernel` gives the same numbers from the kernel.
-    """
-    params0 = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
-    frozen = {k: v.detach() for k, v in model.named_parameters() if not v.requires_grad}
-    frozen.update({k: v.detach() for k, v in model.named_buffers()})
-
-    def f(p, inp):
-        return functional_call(model, {**frozen, **p}, (inp,))
-
-    f0, pull, push = _jacobian_products(f, params0, x)
-    delta = {k: torch.zeros_like(v) for k, v in params0.items()}
-    for _ in range(steps):
-        out = f0 + push(delta)
-        grads = pull(2 * (out - y) / out.numel())
-        delta = {k: delta[k] - lrs[k] * grads[k] for k in delta}
-    out = f0 + push(delta)
-    f0_eval, _, push_eval = _jacobian_products(f, params0, x_eval)
-    return (f0_eval + push_eval(delta)).detach(), ((out - y) ** 2).mean().detach()
 
 
 def linearized_by_kernel(model: torch.nn.Module, lr: float, x: torch.Tensor, y: torch.Tensor,

@@ -27,6 +27,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._errors import ConfigError
+from ..data._bundled import _mnist1d_arrays
 from ..data import uniform_sphere
 from ..kernels import infinite_kernel, nonlinearity_degree, normalize, random_network_nngp
 from ..report import save_figure
@@ -104,12 +105,12 @@ def digits_split(*, seed: int = 0, test_fraction: float = 0.2):
 
 
 def mnist1d_split():
-    """mnist1d (4000 train / 1000 test, 40 features) generated offline with the package's default arguments."""
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    data = make_dataset(get_dataset_args())
-    x_tr, x_te = _standardise(np.asarray(data["x"], np.float64), np.asarray(data["x_test"], np.float64))
-    return x_tr, np.asarray(data["y"], np.int64), x_te, np.asarray(data["y_test"], np.int64)
+    """mnist1d (4000 train / 1000 test, 40 features) generated offline with the package's default arguments
+    (the data module's cached generator; its train part comes first)."""
+    x, y = _mnist1d_arrays(5000)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.int64)
+    x_tr, x_te = _standardise(x[:4000], x[4000:])
+    return x_tr, y[:4000], x_te, y[4000:]
 
 
 def _dataset(name: str, o) -> torch.Tensor:
