@@ -7,7 +7,7 @@ sum_j lambda_j = 1 and only W trained (the paper):
     Sigma = weight_var / d * [[|x|^2, x^T x'], [x^T x', |x'|^2]]  (+ bias_var on every entry with a bias).
 
 For ReLU E[1{z>0} 1{z'>0}] = (pi - arccos rho) / (2 pi) with rho the correlation (Caron et al. §1(b));
-other activations use 2-d Gauss-Hermite quadrature.  Training u adds E[sigma(z) sigma(z')] (ReLU:
+every expectation comes from :func:`ntklab.kernels.dual_activation` (closed forms, else Mehler series).  Training u adds E[sigma(z) sigma(z')] (ReLU:
 sqrt(S S') (sin t + (pi - t) cos t) / (2 pi)), training b adds E[sigma' sigma'].
 
 Example:
@@ -20,31 +20,11 @@ Example:
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
-from ..nets._activations import get_activation
+from ._resolve import dual_activation
 
-__all__ = ["shallow_mean_ntk", "gaussian_expectation_2d"]
-
-
-def gaussian_expectation_2d(f, g, var1, cov, var2, *, order: int = 64) -> torch.Tensor:
-    """E[f(z) g(z')] for (z, z') ~ N(0, [[var1, cov], [cov, var2]]), elementwise over broadcast arrays."""
-    t, w = np.polynomial.hermite_e.hermegauss(order)  # weight exp(-t^2/2)
-    w = w / math.sqrt(2 * math.pi)
-    t = torch.as_tensor(t, dtype=torch.float64)
-    w = torch.as_tensor(w, dtype=torch.float64)
-    var1, cov, var2 = (torch.as_tensor(v, dtype=torch.float64) for v in (var1, cov, var2))
-    s1 = torch.sqrt(var1)
-    c = torch.where(s1 > 0, cov / torch.where(s1 > 0, s1, 1), torch.zeros_like(cov))
-    rest = torch.sqrt(torch.clamp(var2 - c * c, min=0))
-    a, b = t.view(-1, 1), t.view(1, -1)
-    wab = (w.view(-1, 1) * w.view(1, -1))
-    z1 = s1[..., None, None] * a
-    z2 = c[..., None, None] * a + rest[..., None, None] * b
-    return (f(z1) * g(z2) * wab).sum((-1, -2))
+__all__ = ["shallow_mean_ntk"]
 
 
 def shallow_mean_ntk(
@@ -70,14 +50,7 @@ def shallow_mean_ntk(
     var1, var2 = torch.broadcast_to(var1, cov.shape), torch.broadcast_to(var2, cov.shape)
     denom = torch.sqrt(var1 * var2)
     rho = torch.clamp(cov / torch.where(denom > 0, denom, 1), -1, 1)
-    theta_ang = torch.arccos(rho)
-    act = get_activation(activation)
-    relu_like = {"relu": 1.0, "normalized_relu": math.sqrt(2 * math.pi / (math.pi - 1))}
-    if activation in relu_like:
-        c = relu_like[activation]
-        dd = c * c * (math.pi - theta_ang) / (2 * math.pi)
-    else:
-        dd = gaussian_expectation_2d(act.derivative, act.derivative, var1, cov, var2)
+    dd = dual_activation(activation, rho, var1, var2, derivative=True)  # E[sigma'(z) sigma'(z')]
     out = torch.zeros_like(cov)
     geo = 0.0
     if "W" in trainable:
@@ -87,9 +60,5 @@ def shallow_mean_ntk(
     if "W" in trainable or "b" in trainable:
         out = out + dd * geo
     if "u" in trainable:
-        if activation == "relu":
-            ff = denom * (torch.sin(theta_ang) + (math.pi - theta_ang) * torch.cos(theta_ang)) / (2 * math.pi)
-        else:
-            ff = gaussian_expectation_2d(act.fn, act.fn, var1, cov, var2)
-        out = out + ff
+        out = out + dual_activation(activation, rho, var1, var2)  # E[sigma(z) sigma(z')]
     return total_lambda * out
