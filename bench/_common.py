@@ -93,17 +93,39 @@ def median(ts) -> float:
     return statistics.median(ts) if ts else float("nan")
 
 
+SETTLE_S = 0.1  # idle time before each sample: the previous contender's spinning worker threads go to sleep
+SAMPLE_S = 0.05  # a sample repeats a fast call until it lasts about this long (timeit's autorange)
+
+
 def interleave(contenders: dict, repeats: int, warmup: int = 1) -> dict:
-    """Time ``{name: fn}`` round-robin; ``fn()`` returns seconds (its own clock) or None (then wall time)."""
+    """Time ``{name: fn}`` round-robin; per-call seconds, one entry per sample.
+
+    ``fn()`` returns seconds by its own clock (a peer's timer, which also takes ``number``: seconds of that many
+    calls) or anything else (then wall time here).  A sample of a fast contender is ``number`` calls in a row,
+    ``number`` chosen in the warm-up so that a sample lasts about ``SAMPLE_S``; before every sample the machine is
+    left idle for ``SETTLE_S``, so that no contender runs while another's threads still spin (2 cores here).
+    """
+    numbers = {}
     for name, fn in contenders.items():
         for _ in range(warmup):
-            fn()
+            time.sleep(SETTLE_S)
+            t0 = time.perf_counter()
+            own = fn()
+            took = own if isinstance(own, float) else time.perf_counter() - t0
+        loops = getattr(fn, "takes_number", False) or not isinstance(own, float)
+        numbers[name] = max(1, min(200, int(SAMPLE_S / max(took, 1e-6)))) if loops else 1
     times = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
+            k = numbers[name]
+            time.sleep(SETTLE_S)
+            if getattr(fn, "takes_number", False):
+                times[name].append(float(fn(k)) / k)
+                continue
             t0 = time.perf_counter()
-            own = fn()
-            times[name].append(own if isinstance(own, float) else time.perf_counter() - t0)
+            for _ in range(k):
+                own = fn()
+            times[name].append(own if isinstance(own, float) else (time.perf_counter() - t0) / k)
     return times
 
 

@@ -6,7 +6,7 @@ interleave peer and ntklab repeats.  Requests:
     {"op": "prepare", "key": K, "kind": "shallow_ntk" | "mlp_ntk" | "stax_kernel" | "predict", ...inputs as .npy paths}
         -> builds and jit-compiles the function on the inputs, saves its output to "out" (.npy), replies
            {"compile_s": first call time, "peak_mb": rise of the resident set during one call}
-    {"op": "time", "key": K}  -> {"s": seconds of one call (block_until_ready)}
+    {"op": "time", "key": K, "number": k}  -> {"s": seconds of k calls in a row (block_until_ready)}
     {"op": "quit"}
 """
 
@@ -143,7 +143,8 @@ def handle(req):
     if op == "time":
         fn = FUNCS[req["key"]]
         t0 = time.perf_counter()
-        jax.block_until_ready(fn())
+        for _ in range(int(req.get("number", 1))):
+            jax.block_until_ready(fn())
         return {"s": time.perf_counter() - t0}
     if op == "drop":
         FUNCS.pop(req["key"], None)

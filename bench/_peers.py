@@ -74,8 +74,12 @@ class Peer:
         return self.ask(op="prepare", key=key, kind=kind, **inputs)
 
     def timer(self, key: str):
-        """A zero-argument callable returning the worker's own seconds for one call (for ``interleave``)."""
-        return lambda: float(self.ask(op="time", key=key)["s"])
+        """A callable returning the worker's own seconds for ``number`` calls (default 1; for ``interleave``)."""
+        def timed(number: int = 1) -> float:
+            return float(self.ask(op="time", key=key, number=number)["s"])
+
+        timed.takes_number = True
+        return timed
 
     def drop(self, key: str) -> None:
         self.ask(op="drop", key=key)

@@ -14,7 +14,7 @@ Example:
     >>> import pandas as pd
     >>> from ntklab.approximation import loglog_fit
     >>> df = pd.DataFrame({"m": [8, 16, 32, 64], "error": [1, 1/4, 1/16, 1/64]})
-    >>> round(loglog_fit(df).slope.iloc[0], 6)
+    >>> round(float(loglog_fit(df).slope.iloc[0]), 6)
     -2.0
 """
 

@@ -63,6 +63,9 @@ class ShallowMSEGradient:
         self.yT = y.detach().T.contiguous()  # (K, n)
         self._z = torch.empty(R * m, self.n, dtype=self.W.dtype, device=self.W.device)
         self._mask = torch.empty(R, m, self.n, dtype=self.W.dtype, device=self.W.device) if self.relu else None
+        # the gradient's buffers are reused from step to step: a fresh 8 MB tensor per step costs its page faults
+        self._p = torch.empty(R, m, self.K * d, dtype=self.W.dtype, device=self.W.device)
+        self._grad = torch.empty_like(self.W) if self.K == 1 else None
         self._deriv = None
         self._e = None
 
@@ -92,9 +95,9 @@ class ShallowMSEGradient:
                                                                                           device=self._e.device))
             e = e * (2.0 / (self.n * self.K))
             ex = (e.unsqueeze(-1) * self.xs).transpose(1, 2).reshape(R, self.n, self.K * d)  # (R, n, K d)
-            p = torch.bmm(self._deriv, ex).view(R, m, self.K, d)  # (R, m, K, d)
+            p = torch.bmm(self._deriv, ex, out=self._p).view(R, m, self.K, d)  # (R, m, K, d)
             if self.K == 1:
-                grad = p.view(R, m, d).mul_(self.C.view(R, m, 1))
+                grad = torch.mul(p.view(R, m, d), self.C.view(R, m, 1), out=self._grad)
             else:
                 grad = torch.einsum("rmkd,rkm->rmd", p, self.C)
             self.W.grad = grad

@@ -96,17 +96,16 @@ def _correlation(v1, c, v2):
     s1, s2 = torch.sqrt(v1), torch.sqrt(v2)
     r1 = torch.where(s1 > 0, 1 / torch.where(s1 > 0, s1, 1.0), 0.0)
     r2 = torch.where(s2 > 0, 1 / torch.where(s2 > 0, s2, 1.0), 0.0)
-    return s1, s2, (c * r1).mul(r2).clamp_(-1.0, 1.0)
+    return s1, s2, (c * r1).mul_(r2).clamp_(-1.0, 1.0)
 
 
 def _arc_cosine(v1, c, v2, *, derivative: bool, odd: bool):
     """relu (odd=False) or abs (odd=True) duals from one arccos, with few passes over the block."""
     s1, s2, rho = _correlation(v1, c, v2)
-    theta = torch.arccos(rho)
-    sin = torch.sin(theta)
-    comp = torch.sub(math.pi / 2 if odd else math.pi, theta)  # pi/2 - theta or pi - theta
+    comp = torch.arccos(rho).neg_().add_(math.pi / 2 if odd else math.pi)  # pi/2 - theta or pi - theta
+    sin = torch.cos(comp) if odd else torch.sin(comp)  # sin theta = cos(pi/2 - theta) = sin(pi - theta)
     scale = (2 / math.pi) if odd else 1 / _TWO_PI
-    dual = torch.addcmul(sin, comp, rho).mul_(s1 * scale).mul_(s2)
+    dual = sin.addcmul_(comp, rho).mul_(s1 * scale).mul_(s2)
     if not derivative:
         return dual, None
     return dual, (comp.mul_(2 / math.pi) if odd else comp.mul_(1 / _TWO_PI))

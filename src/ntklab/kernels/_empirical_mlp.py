@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from ._empirical_generic import _format
+from ._empirical_structured import input_factor, layer_gram_sum
 
 __all__ = ["mlp_ntk"]
 
@@ -47,16 +48,24 @@ def mlp_ntk(model, x1: torch.Tensor, x2: torch.Tensor | None = None, *, output: 
     """Theta(x1, x2) over the trainable parameters; shapes as :func:`ntklab.empirical_ntk`."""
     K = model.out_dim
     f1 = _layer_factors(model, x1, K)
-    f2 = f1 if x2 is None else _layer_factors(model, x2, K)
+    f2 = None if x2 is None else _layer_factors(model, x2, K)
     mult = model.lr_multipliers() if lr_weighted else {}
     layers = list(model.hidden) + [model.readout]
     names = [f"hidden.{i}" for i in range(len(model.hidden))] + ["readout"]
-    theta = torch.zeros(x1.shape[0], (x1 if x2 is None else x2).shape[0], K, K, dtype=f1[0][1].dtype)
-    for layer, name, (a_in, a_d), (b_in, b_d) in zip(layers, names, f1, f2):
-        dd = torch.einsum("kip,ljp->ijkl", a_d, b_d)  # <delta_k(x_i), delta_k'(x'_j)>
-        if layer.weight.requires_grad:
-            scale = layer.multiplier ** 2 * mult.get(f"{name}.weight", 1.0)
-            theta += scale * dd * (a_in @ b_in.T)[:, :, None, None]
-        if layer.bias is not None and layer.bias.requires_grad:
-            theta += mult.get(f"{name}.bias", 1.0) * dd
+    scales = []
+    for layer, name in zip(layers, names):
+        w = layer.multiplier ** 2 * mult.get(f"{name}.weight", 1.0) if layer.weight.requires_grad else None
+        b = mult.get(f"{name}.bias", 1.0) if layer.bias is not None and layer.bias.requires_grad else None
+        scales.append((w, b))
+    keep = [i for i, (w, b) in enumerate(scales) if w is not None or b is not None]
+    n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
+    if not keep:
+        return _format(torch.zeros(n1, n2, K, K, dtype=f1[0][1].dtype), output, K)
+
+    def inputs(factors):
+        return [input_factor(factors[i][0], *scales[i]) for i in keep]
+
+    with torch.no_grad():
+        theta = layer_gram_sum(inputs(f1), [f1[i][1] for i in keep], None if f2 is None else inputs(f2),
+                               None if f2 is None else [f2[i][1] for i in keep], n1, n2, K)
     return _format(theta, output, K)

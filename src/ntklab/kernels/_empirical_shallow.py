@@ -11,8 +11,8 @@ so the tangent kernel Theta_kk'(x, x') = <grad f_k(x), grad f_k'(x')> over the t
 
 For one output, W only (the paper): Theta = (X X^T / d) o (S diag(lambda) S^T), S_ij = sigma'(z_j(x_i)).
 Each sum over j is one matrix product (A B^T with A = sigma'(Z1) * u_k s, an n1 x m matrix), computed in row
-blocks of x1 so memory stays O(n1 n2 + block m); when x2 is None the product is symmetric and uses BLAS's
-symmetric rank-k update through NumPy (half the flops).
+blocks of x1 so memory stays O(n1 n2 + block m); when x2 is None the product is symmetric and only its upper
+block triangle is computed.
 
 Example:
     >>> import torch, ntklab
@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from ..nets._shallow import ScaledShallowNet
 from . import _mask_gram
+from ._gram_products import mirror_upper_blocks
 
 __all__ = ["shallow_ntk", "gram"]
 
@@ -46,34 +46,26 @@ def _row_block(m: int, itemsize: int, block: int | None) -> int:
 def gram(a_fn, n1: int, b_fn=None, n2: int | None = None, *, block: int) -> torch.Tensor:
     """G = A B^T from row-block generators ``a_fn(lo, hi) -> (hi-lo, m)``; symmetric when ``b_fn`` is None.
 
-    The symmetric case fills the upper block triangle and mirrors it; diagonal blocks use NumPy's
-    ``A @ A.T`` (BLAS syrk) on the shared CPU buffer.
+    The symmetric case computes the upper block triangle and mirrors it (exactly symmetric).  Everything stays
+    in torch's BLAS and thread pool.
     """
     if b_fn is None:
-        first = a_fn(0, min(block, n1))
-        out = torch.empty(n1, n1, dtype=first.dtype)
-        starts = list(range(0, n1, block))
-        cache = {0: first}
-        for bi, lo in enumerate(starts):
-            hi = min(lo + block, n1)
-            a = cache.pop(lo, None)
-            if a is None:
-                a = a_fn(lo, hi)
-            an = a.numpy()
-            out.numpy()[lo:hi, lo:hi] = an @ an.T
-            for lo2 in starts[bi + 1:]:
-                hi2 = min(lo2 + block, n1)
-                b = a_fn(lo2, hi2)
-                blk = an @ b.numpy().T
-                out.numpy()[lo:hi, lo2:hi2] = blk
-                out.numpy()[lo2:hi2, lo:hi] = blk.T
+        ranges = [(lo, min(lo + block, n1)) for lo in range(0, n1, block)]
+        out = None
+        for bi, (lo, hi) in enumerate(ranges):
+            a = a_fn(lo, hi)
+            if out is None:
+                out = torch.empty(n1, n1, dtype=a.dtype, device=a.device)
+            torch.mm(a, a.T, out=out[lo:hi, lo:hi]) if len(ranges) == 1 else out[lo:hi, lo:hi].copy_(a @ a.T)
+            for lo2, hi2 in ranges[bi + 1:]:
+                out[lo:hi, lo2:hi2].copy_(a @ a_fn(lo2, hi2).T)
+        mirror_upper_blocks(out, ranges)
         return out
     bmat = b_fn(0, n2)  # the right factor is needed whole for every row block
-    out = torch.empty(n1, n2, dtype=bmat.dtype)
-    bn = bmat.numpy().T
+    out = torch.empty(n1, n2, dtype=bmat.dtype, device=bmat.device)
     for lo in range(0, n1, block):
         hi = min(lo + block, n1)
-        out.numpy()[lo:hi] = a_fn(lo, hi).numpy() @ bn
+        out[lo:hi].copy_(a_fn(lo, hi) @ bmat.T) if hi - lo < n1 else torch.mm(a_fn(lo, hi), bmat.T, out=out)
     return out
 
 

@@ -26,12 +26,14 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from ._mask_gram import _product
+from ._gram_products import hadamard_gram_sum
 
-__all__ = ["structured_ntk", "structured_ok"]
+__all__ = ["structured_ntk", "structured_ok", "input_factor", "layer_gram_sum"]
 
 
 def _is_dense(mod: nn.Module) -> bool:
@@ -95,11 +97,43 @@ def _factors(model, layers, x):
     return [(acts[id(m)][0][0].detach(), torch.stack(deltas[i])) for i, (m, _, _) in enumerate(layers)], K
 
 
-def _gram(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """a b^T; a a^T exactly symmetric (NumPy's syrk for large CPU products) when b is None."""
-    if a.device.type == "cpu":
-        return _product(a.contiguous(), None if b is None else b.contiguous())
-    return a @ (a if b is None else b).T
+def input_factor(a: torch.Tensor, w_scale: float | None, b_scale: float | None) -> torch.Tensor:
+    """A with A A'^T = w_scale a a'^T [W trains] + b_scale [b trains]: [sqrt(w_scale) a, sqrt(b_scale) 1]."""
+    cols = []
+    if w_scale is not None:
+        cols.append(a * math.sqrt(w_scale))
+    if b_scale is not None:
+        cols.append(torch.full((a.shape[0], 1), math.sqrt(b_scale), dtype=a.dtype, device=a.device))
+    return cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
+
+
+def layer_gram_sum(inputs1, deltas1, inputs2, deltas2, n1: int, n2: int, K: int) -> torch.Tensor:
+    """(n1, n2, K, K) sum over layers of (A A'^T) o (delta_k delta'_k'^T); inputs2/deltas2 None: x2 = x1.
+
+    ``inputs*`` are the layers' input factors (:func:`input_factor`), ``deltas*`` their (K, n, fan_out)
+    cotangents.  With x2 = x1 the diagonal output blocks are symmetric and only their upper halves computed.
+    """
+    sym = inputs2 is None
+    dtype = deltas1[0].dtype
+    theta = torch.empty(n1, n2, K, K, dtype=dtype, device=deltas1[0].device)
+    for k in range(K):
+        for kp in range(K):
+            if sym and kp < k:
+                continue
+            if sym and kp == k:
+                terms = [[(a, None), (d[k], None)] for a, d in zip(inputs1, deltas1)]
+            elif sym:
+                terms = [[(a, a), (d[k], d[kp])] for a, d in zip(inputs1, deltas1)]
+            else:
+                terms = [[(a, b), (d[k], e[kp])] for a, d, b, e in zip(inputs1, deltas1, inputs2, deltas2)]
+            if K == 1:
+                hadamard_gram_sum(terms, out=theta.view(n1, n2))
+                continue
+            g = hadamard_gram_sum(terms)
+            theta[:, :, k, kp] = g
+            if sym and kp != k:
+                theta[:, :, kp, k] = g.T
+    return theta
 
 
 def structured_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor | None:
@@ -108,28 +142,19 @@ def structured_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None =
     if layers is None or not structured_ok(model):
         return None
     got1 = _factors(model, layers, x1)
-    got2 = got1 if x2 is None else _factors(model, layers, x2)
-    if got1 is None or got2 is None:
+    got2 = None if x2 is None else _factors(model, layers, x2)
+    if got1 is None or (x2 is not None and got2 is None):
         return None
-    (f1, K), (f2, _) = got1, got2
-    theta = torch.zeros(x1.shape[0], (x1 if x2 is None else x2).shape[0], K, K, dtype=f1[0][1].dtype,
-                        device=x1.device)
-    sym = x2 is None
-    for (m, w_tr, b_tr), (a1, d1), (a2, d2) in zip(layers, f1, f2):
-        geo = _gram(a1, None if sym else a2) if w_tr else None
-        mult = float(getattr(m, "multiplier", 1.0))
-        if geo is not None and mult != 1.0:
-            geo.mul_(mult * mult)
-        if geo is not None and b_tr:
-            geo += 1
-        for k in range(K):
-            for kp in range(K):
-                if sym and kp < k:
-                    continue
-                g = _gram(d1[k], None) if (sym and k == kp) else _gram(d1[k], d2[kp])
-                if geo is not None:
-                    g.mul_(geo)
-                theta[:, :, k, kp] += g
-                if sym and kp != k:
-                    theta[:, :, kp, k] += g.T
-    return theta
+    n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
+
+    def inputs(factors):
+        out = []
+        for (m, w_tr, b_tr), (a, _) in zip(layers, factors):
+            mult = float(getattr(m, "multiplier", 1.0))
+            out.append(input_factor(a, mult * mult if w_tr else None, 1.0 if b_tr else None))
+        return out
+
+    (f1, K) = got1
+    with torch.no_grad():
+        return layer_gram_sum(inputs(f1), [d for _, d in f1], None if got2 is None else inputs(got2[0]),
+                              None if got2 is None else [d for _, d in got2[0]], n1, n2, K)

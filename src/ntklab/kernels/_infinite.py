@@ -38,6 +38,7 @@ from __future__ import annotations
 import torch
 
 from .._errors import ConfigError, check_choice
+from ._gram_products import block_rows, mirror_upper_blocks
 from ._resolve import as_dual_activation
 
 __all__ = ["infinite_kernel"]
@@ -88,37 +89,44 @@ def _affine(sigma, wv, bv):
     return out.add_(bv) if bv != 0.0 else out
 
 
-def _block(act, c0, paths1, paths2, *, depth, wv, bv, ntk, std, fan_in0, hidden_width, diag, all_depths):
-    """Readout NNGP/NTK for one (rows x cols) block; lists over the requested depths."""
+def _block(act, c0, paths1, paths2, out_nngp, out_ntk, *, depth, wv, bv, ntk, std, fan_in0, hidden_width, diag,
+           all_depths):
+    """Readout NNGP/NTK for one (rows x cols) block, written into ``out_*[k]`` (k = depth index, or 0)."""
     prep1, post1, dot1 = paths1
     prep2, _, _ = paths2
     sigma, theta, fan_in = c0, None, fan_in0
-    nngps, ntks = [], []
     for layer in range(depth):
         lam = _affine(sigma, wv, bv)
-        if ntk and std:
-            theta = (sigma * fan_in).add_(1.0) if theta is None else theta.mul_(wv).add_(sigma, alpha=fan_in).add_(1.0)
-        elif ntk:
-            theta = lam.clone() if theta is None else theta.mul_(wv).add_(lam)
         p1 = tuple(t[:, None] for t in prep1[layer])
         p2 = tuple(t[None, :] for t in prep2[layer])
-        sigma, sdot = act.duals_prepared(p1, lam, p2, derivative=ntk)
-        del lam
+        new_sigma, sdot = act.duals_prepared(p1, lam, p2, derivative=ntk)
         if diag:
-            sigma.diagonal().copy_(post1[layer])
+            new_sigma.diagonal().copy_(post1[layer])
             if ntk:
                 sdot.diagonal().copy_(dot1[layer])
-        if ntk:
-            theta.mul_(sdot)
-            del sdot
+        if ntk:  # Theta^l (in place where it exists), then times Sigma-dot^l
+            if std:
+                theta = (sigma * fan_in).add_(1.0) if theta is None else theta.mul_(wv).add_(sigma, alpha=fan_in).add_(1.0)
+                theta.mul_(sdot)
+            elif theta is None:
+                theta = lam.mul_(sdot) if new_sigma is not lam else lam * sdot
+            else:
+                theta.mul_(wv).add_(lam).mul_(sdot)
+        del lam, sdot  # (duals may return new tensors only: lam is overwritten above unless it is the new Sigma)
+        sigma = new_sigma
         fan_in = hidden_width
-        if all_depths or layer == depth - 1:
-            out = _affine(sigma, wv, bv)
-            nngps.append(out)
-            if ntk:
-                top = theta * wv
-                ntks.append(top.add_(sigma, alpha=fan_in).add_(1.0) if std else top.add_(out))
-    return nngps, ntks
+        if not (all_depths or layer == depth - 1):
+            continue
+        k = layer if all_depths else 0
+        if out_nngp is not None:
+            torch.mul(sigma, wv, out=out_nngp[k]).add_(bv)
+        if not ntk:
+            continue
+        top = out_ntk[k]
+        if std:  # Theta^{L+1} = fan_in Sigma^L + 1 + weight_var Sigma-dot^L Theta^L
+            torch.mul(theta, wv, out=top).add_(sigma, alpha=fan_in).add_(1.0)
+        else:  # Theta^{L+1} = weight_var (Sigma-dot^L Theta^L + Sigma^L) + bias_var
+            torch.add(theta, sigma, out=top).mul_(wv).add_(bv)
 
 
 def infinite_kernel(x1, x2=None, *, depth: int, activation="relu", kind: str = "ntk", weight_var: float = 1.0,
@@ -141,32 +149,33 @@ def infinite_kernel(x1, x2=None, *, depth: int, activation="relu", kind: str = "
     wv, bv = float(weight_var), float(bias_var)
     path1, path2 = _variance_paths(act, (x1 * x1).sum(1) / d, (x2 * x2).sum(1) / d, depth, wv, bv, ntk)
     n1, n2, nd = x1.shape[0], x2.shape[0], depth if all_depths else 1
-    nngp = torch.empty(nd, n1, n2, dtype=torch.float64, device=x1.device)
-    theta = torch.empty_like(nngp) if ntk else None
+    nngp = torch.empty(nd, n1, n2, dtype=torch.float64, device=x1.device) if kind != "ntk" else None
+    theta = torch.empty(nd, n1, n2, dtype=torch.float64, device=x1.device) if ntk else None
     opts = dict(depth=depth, wv=wv, bv=bv, ntk=ntk, std=parameterization == "standard", fan_in0=float(d),
                 hidden_width=float(hidden_width), all_depths=all_depths)
-    def sl(path, s):
-        prep, post, dot = path
-        return ([tuple(t[s] for t in p) for p in prep], [t[s] for t in post],
-                [None if t is None else t[s] for t in dot])
 
-    for r0 in range(0, n1, block_size):
-        rows = slice(r0, min(r0 + block_size, n1))
-        for c0 in range(r0 if sym else 0, n2, block_size):
-            cols = slice(c0, min(c0 + block_size, n2))
-            cov0 = x1[rows] @ x2[cols].T / d
-            ks, ts = _block(act, cov0, sl(path1, rows), sl(path2, cols), diag=sym and r0 == c0, **opts)
-            ks, ts = torch.stack(ks), (torch.stack(ts) if ntk else None)
-            if sym and c0 == r0:  # exactly symmetric (rounding differs between (i, j) and (j, i))
-                ks = 0.5 * (ks + ks.transpose(1, 2))
-                ts = None if ts is None else 0.5 * (ts + ts.transpose(1, 2))
-            nngp[:, rows, cols] = ks
-            if ntk:
-                theta[:, rows, cols] = ts
-            if sym and c0 != r0:
-                nngp[:, cols, rows] = nngp[:, rows, cols].transpose(1, 2)
-                if ntk:
-                    theta[:, cols, rows] = theta[:, rows, cols].transpose(1, 2)
+    def sl(path, lo, hi):
+        prep, post, dot = path
+        return ([tuple(t[lo:hi] for t in p) for p in prep], [t[lo:hi] for t in post],
+                [None if t is None else t[lo:hi] for t in dot])
+
+    root = d ** -0.5
+    xs1 = x1 * root
+    xs2 = xs1 if sym else x2 * root
+    rows, cols = block_rows(n1, block_size), block_rows(n2, block_size)
+    for bi, (r0, r1) in enumerate(rows):
+        for bj, (c0, c1) in enumerate(cols):
+            if sym and bj < bi:
+                continue
+            cov0 = xs1[r0:r1] @ xs2[c0:c1].T
+            _block(act, cov0, sl(path1, r0, r1), sl(path2, c0, c1),
+                   None if nngp is None else nngp[:, r0:r1, c0:c1], None if theta is None else theta[:, r0:r1, c0:c1],
+                   diag=sym and bi == bj, **opts)
+    if sym:  # exactly symmetric: the lower blocks (and the diagonal blocks' lower halves) copied from the upper
+        for out in (nngp, theta):
+            for k in range(nd if out is not None else 0):
+                mirror_upper_blocks(out[k], rows)
     if not all_depths:
-        nngp, theta = nngp[0], None if theta is None else theta[0]
+        nngp = None if nngp is None else nngp[0]
+        theta = None if theta is None else theta[0]
     return {"nngp": nngp, "ntk": theta, "both": (nngp, theta)}[kind]

@@ -5,12 +5,14 @@ mean over outputs) is
 
     Theta(x, x') = g(x, x') * kappa^2 * sum_j w2_j M_j(x) M_j(x'),   M_j(x) = 1{z_j(x) > 0},
 
-with w2_j = u_kj^2 lambda_j mask_j (or its mean over k) and g = x^T x'/d [W] + 1 [b].  The sum over j is a
-product of 0/1 matrices.  When every non-zero w2_j is the same number c (the NTK scaling 1/m, Rademacher u),
-it is c times M M^T, computed exactly in int8 with int32 accumulation (VNNI; about twice the rate of an f32
-syrk here, though it does the full product), row block by row block into the geometric factor, so memory is
-the n1 x n2 output, one 16 MiB block and the n x m int8 masks; otherwise A = M * sqrt(w2) in the network's
-dtype and one BLAS product A A^T (syrk) on the shared NumPy buffer, multiplied into the geometric factor.
+with w2_j = u_kj^2 lambda_j mask_j (or its mean over k) and g = x^T x'/d [W] + 1 [b] = G G'^T with
+G = [x / sqrt(d), 1].  The sum over j is a product of 0/1 matrices.  When every non-zero w2_j is the same number
+c (the NTK scaling 1/m, Rademacher u), it is c times M M^T, computed exactly in int8 with int32 accumulation
+(VNNI: about four times the rate of an f32 product here); otherwise A = M * sqrt(w2) in the network's dtype and
+an f32/f64 product A A^T.  Either way :func:`~ntklab.kernels._gram_products.hadamard_gram_sum` forms
+(G G'^T) o (M M'^T) block by block (upper blocks only when x2 is None), so memory is the n1 x n2 output, the
+n x m masks and two 4 MiB block buffers.  The masks' signs need no scaling: 1{x W^T / sqrt(d) + b > 0} =
+1{x W^T + sqrt(d) b > 0}.
 
 Example:
     >>> import torch, ntklab
@@ -29,6 +31,8 @@ import math
 import torch
 
 from ..nets._activations import _NRELU_SCALE
+from .._scratch import scratch
+from ._gram_products import hadamard_gram_sum
 
 __all__ = ["step_activation_ntk", "applies"]
 
@@ -73,17 +77,29 @@ def _weights_sq(net, output) -> torch.Tensor:
     return us[k] * us[k]
 
 
-def _masks(net, x, keep, int8: bool, weight: torch.Tensor | None) -> torch.Tensor:
-    """(n, m) masks 1{z > 0}: int8 (zeroed where w2 = 0) or times ``weight`` in the net's dtype; z in row chunks."""
+def _masks(net, x, keep, int8: bool, weight: torch.Tensor | None, name: str) -> torch.Tensor:
+    """(n, m) masks 1{z > 0}: int8 (zeroed where w2 = 0) or times ``weight`` in the net's dtype.
+
+    The sign of z = x W^T / sqrt(d) + b is that of x W^T + sqrt(d) b, so no scaling pass is needed; z is
+    formed in row chunks into one reused buffer (int8) or straight into the output (float).
+    """
     n, m = x.shape[0], net.m
-    out = torch.empty(n, m, dtype=torch.bool if int8 else x.dtype)
-    rows = max(1, _CHUNK_BYTES // (m * x.element_size()))
-    for lo in range(0, n, rows):
-        z = net.preactivations(x[lo:lo + rows])
-        torch.gt(z, 0, out=out[lo:lo + rows])
+    w_t = net.W.T
+    shift = None if net.b is None else net.b * math.sqrt(net.d)
+    rows = max(1, min(n, _CHUNK_BYTES // (m * x.element_size())))
     if not int8:
-        return out.mul_(weight)
-    out = out.view(torch.int8)
+        out = scratch(name, (n, m), x.dtype, x.device)
+        for lo in range(0, n, rows):
+            z = out[lo:lo + rows]
+            torch.mm(x[lo:lo + rows], w_t, out=z) if shift is None else torch.addmm(shift, x[lo:lo + rows], w_t, out=z)
+        return out.gt_(0).mul_(weight)
+    out = scratch(name, (n, m), torch.int8, x.device)  # a comparison into int8 runs 3x faster than into bool
+    zbuf = scratch("mask_gram.z", (rows * m,), x.dtype, x.device)
+    for lo in range(0, n, rows):
+        xc = x[lo:lo + rows]
+        z = zbuf[: xc.shape[0] * m].view(xc.shape[0], m)
+        torch.mm(xc, w_t, out=z) if shift is None else torch.addmm(shift, xc, w_t, out=z)
+        torch.gt(z, 0, out=out[lo:lo + rows])
     return out if keep is None else out.mul_(keep)
 
 
@@ -96,48 +112,27 @@ def step_activation_ntk(net, x1: torch.Tensor, x2: torch.Tensor | None = None, *
         x1 = x1.to(dtype)
         x2 = None if x2 is None else x2.to(dtype)
         w2 = _weights_sq(net, output) * _STEP_SCALE[net.activation] ** 2
-        nz = w2 != 0
-        c = w2[nz]
-        int8 = bool(c.numel() > 0 and c.max() == c.min())
-        keep = None if (not int8 or bool(nz.all())) else nz.view(torch.int8)
-        scale = float(c[0]) if int8 else 1.0
-        m1 = _masks(net, x1, keep, int8, None if int8 else w2.sqrt())
-        m2 = m1 if x2 is None else _masks(net, x2, keep, int8, None if int8 else w2.sqrt())
-        n1, n2 = m1.shape[0], m2.shape[0]
-        out = _geometry(net, x1, x2, scale)
-        if int8:  # exact integer counts, row block by row block, into the geometric factor
-            rows = max(1, _CHUNK_BYTES // (4 * n2))
-            m2t = m2.T
-            for lo in range(0, n1, rows):
-                out[lo:lo + rows].mul_(torch._int_mm(m1[lo:lo + rows], m2t))
-        else:  # one BLAS product (syrk when symmetric), multiplied into the geometric factor
-            out.mul_(_product(m1, None if x2 is None else m2))
-        return out
+        lo, hi = (float(v) for v in torch.aminmax(w2))
+        int8, keep, scale = lo == hi and hi > 0, None, hi  # every node weighs the same (NTK scaling)
+        if not int8 and lo == 0 and hi > 0:  # pruned nodes: the same weight on the others?
+            nz = w2 != 0
+            c = w2[nz]
+            int8, keep = bool(c.min() == hi), nz.view(torch.int8)
+        if not int8:
+            scale = 1.0
+        root = None if int8 else w2.sqrt()
+        m1 = _masks(net, x1, keep, int8, root, "mask_gram.m1")
+        m2 = None if x2 is None else _masks(net, x2, keep, int8, root, "mask_gram.m2")
+        g1 = _geometric_factor(net, x1, scale)
+        g2 = None if x2 is None else _geometric_factor(net, x2, scale)
+        return hadamard_gram_sum([[(g1, g2), (m1, m2)]])
 
 
-def _product(a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    """a b^T, or a a^T (exactly symmetric) when b is None.
-
-    Large products go to NumPy's BLAS on the shared buffer (syrk: half the flops); small ones stay in torch, as
-    handing a few-millisecond product to a second thread pool costs more than it saves on 2 cores.
-    """
-    n2 = a.shape[0] if b is None else b.shape[0]
-    if float(a.shape[0]) * n2 * a.shape[1] >= _SMALL_WORK:
-        an = a.numpy()
-        return torch.from_numpy(an @ an.T if b is None else an @ b.numpy().T)
-    if b is not None:
-        return a @ b.T
-    g = a @ a.T
-    return g.triu_().add_(g.triu(1).T)
-
-
-def _geometry(net, x1, x2, scale: float) -> torch.Tensor:
-    """scale * (x1 x2^T / d [W] + 1 [b]); syrk (exactly symmetric) when x2 is None."""
-    n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
-    if not net.W.requires_grad:
-        return torch.full((n1, n2), scale, dtype=x1.dtype)
-    root = math.sqrt(scale / net.d)  # on both sides, so that the symmetric product is one syrk
-    out = _product(x1 * root, None if x2 is None else x2 * root)
+def _geometric_factor(net, x: torch.Tensor, scale: float) -> torch.Tensor:
+    """G with G G'^T = scale * (x x'^T / d [W trains] + 1 [b trains]): [x sqrt(scale / d), sqrt(scale)]."""
+    cols = []
+    if net.W.requires_grad:
+        cols.append(x * math.sqrt(scale / net.d))
     if net.b is not None and net.b.requires_grad:
-        out += scale
-    return out
+        cols.append(torch.full((x.shape[0], 1), math.sqrt(scale), dtype=x.dtype))
+    return cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
