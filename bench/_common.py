@@ -95,6 +95,9 @@ def median(ts) -> float:
 
 SETTLE_S = 0.1  # idle time before each sample: the previous contender's spinning worker threads go to sleep
 SAMPLE_S = 0.05  # a sample repeats a fast call until it lasts about this long (timeit's autorange)
+WARMUP_S = 1.0  # a fast contender is called for about this long before it is timed (the first seconds of a
+# process ran 2-10x slower here, whatever the contender)
+FAST_REPEATS = 15  # samples of a fast contender (a few seconds of them), against the host's noise
 
 
 def interleave(contenders: dict, repeats: int, warmup: int = 1) -> dict:
@@ -102,21 +105,31 @@ def interleave(contenders: dict, repeats: int, warmup: int = 1) -> dict:
 
     ``fn()`` returns seconds by its own clock (a peer's timer, which also takes ``number``: seconds of that many
     calls) or anything else (then wall time here).  A sample of a fast contender is ``number`` calls in a row,
-    ``number`` chosen in the warm-up so that a sample lasts about ``SAMPLE_S``; before every sample the machine is
-    left idle for ``SETTLE_S``, so that no contender runs while another's threads still spin (2 cores here).
+    ``number`` chosen in the warm-up (``warmup`` calls and at least ``WARMUP_S``) so that a sample lasts about
+    ``SAMPLE_S``; fast contenders get more samples
+    (up to ``FAST_REPEATS``, about 3 s of samples in all) since the shared host's noise swamps a median of 3.
+    Before every sample the machine is left idle for ``SETTLE_S``, so that no contender runs while another's
+    threads still spin (2 cores here).
     """
-    numbers = {}
+    numbers, counts = {}, {}
     for name, fn in contenders.items():
-        for _ in range(warmup):
-            time.sleep(SETTLE_S)
+        start, calls, tooks = time.perf_counter(), 0, []
+        time.sleep(SETTLE_S)
+        while calls < warmup or (time.perf_counter() - start < WARMUP_S and calls < 1000):
             t0 = time.perf_counter()
             own = fn()
-            took = own if isinstance(own, float) else time.perf_counter() - t0
+            tooks.append(own if isinstance(own, float) else time.perf_counter() - t0)
+            calls += 1
+        took = statistics.median(tooks[-5:])
         loops = getattr(fn, "takes_number", False) or not isinstance(own, float)
         numbers[name] = max(1, min(200, int(SAMPLE_S / max(took, 1e-6)))) if loops else 1
+        sample = numbers[name] * took
+        counts[name] = max(repeats, min(FAST_REPEATS, int(3.0 / max(sample, 1e-6))))
     times = {name: [] for name in contenders}
-    for _ in range(repeats):
+    while any(len(times[name]) < counts[name] for name in contenders):
         for name, fn in contenders.items():
+            if len(times[name]) >= counts[name]:
+                continue
             k = numbers[name]
             time.sleep(SETTLE_S)
             if getattr(fn, "takes_number", False):

@@ -3,8 +3,7 @@
 Depth (hidden layers) 1, 3, 10; n = 1000 and 4000 inputs of d = 50; W_std = sqrt(2), b_std = 0.1 (weight_var 2,
 bias_var 0.01), NTK parameterisation.  ntklab computes in float64, so neural-tangents runs with x64 enabled
 (same inputs, same dtype).  neural-tangents' time is after jit compilation; its compile + first call is in the
-note.  Target: ntklab <= 0.5 x neural-tangents.  Skipped with a clear line while ``ntklab.infinite_kernel``
-does not exist yet.
+note.  Target: ntklab <= 0.5 x neural-tangents.
 """
 
 from __future__ import annotations
@@ -27,12 +26,7 @@ REPEATS = 3
 
 
 def main():
-    fn = getattr(ntklab, "infinite_kernel", None)
-    if fn is None:
-        rows = [Row("infinite-width NTK", "depth 1/3/10, n=1000/4000", "ntklab", float("nan"),
-                    note="not yet available: ntklab.infinite_kernel (issue 3) is not on this branch")]
-        save_rows(rows, "infinite")
-        return rows
+    fn = ntklab.infinite_kernel
     rows = []
     peer, why = start_peer()
     try:

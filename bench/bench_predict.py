@@ -5,8 +5,7 @@ Where they overlap: gradient flow (ntklab ``FunctionSpaceModes.flow("gradient_fl
 ``nt.predict.gradient_descent_mse``) and the heavy-ball ODE (``FunctionSpaceModes.ode("heavy_ball")`` vs
 ``nt.predict.gradient_descent(momentum=...)``), train-set loss at T = 1000 times spread over 10^5 steps, each
 including its own eigendecomposition / set-up.  ntklab's discrete GD / HB / NAG losses at all 10^5 steps are
-timed too (neural-tangents has no discrete-step prediction).  Skipped with a clear line while
-``ntklab.dynamics.FunctionSpaceModes`` (issue 4) does not exist yet.
+timed too (neural-tangents has no discrete-step prediction).
 """
 
 from __future__ import annotations
@@ -28,12 +27,7 @@ REPEATS = 3
 
 
 def main():
-    modes_cls = getattr(dyn, "FunctionSpaceModes", None)
-    if modes_cls is None:
-        rows = [Row("function-space prediction", f"n={N}, {STEPS} steps", "ntklab", float("nan"),
-                    note="not yet available: ntklab.dynamics.FunctionSpaceModes (issue 4) is not on this branch")]
-        save_rows(rows, "predict")
-        return rows
+    modes_cls = dyn.FunctionSpaceModes
     g = torch.Generator().manual_seed(0)
     x = torch.randn(N, D, generator=g, dtype=torch.float64)
     x = x / x.norm(dim=1, keepdim=True)

@@ -129,3 +129,41 @@ def test_structured_equals_jacobian_on_ntklab_mlp(param):
     fast = empirical_ntk_generic(net, x, implementation="structured")
     ref = empirical_ntk_generic(net, x, implementation="jacobian")
     torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-14)  # float64, different summation order
+
+
+class _Centre(torch.nn.Module):
+    """Subtracts the batch mean: samples interact, which the per-layer Gram identity cannot see."""
+
+    def forward(self, x):
+        return x - x.mean(0, keepdim=True)
+
+
+def test_auto_uses_structured_and_falls_back_when_samples_interact():
+    from ntklab.kernels import empirical_ntk_generic
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    plain = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    torch.testing.assert_close(empirical_ntk_generic(plain, x), empirical_ntk_generic(plain, x, implementation="jacobian"),
+                               rtol=1e-12, atol=1e-14)
+    coupled = torch.nn.Sequential(torch.nn.Linear(3, 8), _Centre(), torch.nn.Tanh(), torch.nn.Linear(8, 1)).double()
+    forced = empirical_ntk_generic(coupled, x, implementation="structured")  # the batch-coupled gradients
+    with pytest.warns(RuntimeWarning, match="samples interact"):
+        auto = empirical_ntk_generic(coupled, x)
+    ref = empirical_ntk_generic(coupled, x, implementation="jacobian")  # per-example: the kernel's definition
+    torch.testing.assert_close(auto, ref, rtol=0, atol=0)
+    assert float((forced - ref).abs().max()) > 1e-3
+
+
+def test_step_kernel_sees_changed_node_weights():
+    """The per-net analysis of the node weights is cached; in-place changes and new buffers invalidate it."""
+    net = ntklab.ScaledShallowNet(5, 40, seed=0, dtype=torch.float64)
+    x = torch.randn(7, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ntklab.empirical_ntk(net, x)
+    with torch.no_grad():
+        net.mask[:10] = 0  # in place: pruned nodes
+    torch.testing.assert_close(ntklab.empirical_ntk(net, x), ntklab.empirical_ntk(net, x, method="generic"),
+                               rtol=1e-12, atol=1e-14)
+    net.lambdas = torch.linspace(0.01, 0.04, 40, dtype=torch.float64)  # a new buffer: unequal weights
+    torch.testing.assert_close(ntklab.empirical_ntk(net, x), ntklab.empirical_ntk(net, x, method="generic"),
+                               rtol=1e-12, atol=1e-14)

@@ -31,10 +31,8 @@ _LOCAL = threading.local()
 
 def scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.Tensor:
     """An uninitialised contiguous tensor of ``shape``, reusing the thread's buffer called ``name``."""
-    device = torch.device(device)
     numel = math.prod(shape)
-    nbytes = numel * torch.empty((), dtype=dtype).element_size()
-    if device.type != "cpu" or nbytes > MAX_BYTES:
+    if numel * dtype.itemsize > MAX_BYTES or (device != "cpu" and torch.device(device).type != "cpu"):
         return torch.empty(shape, dtype=dtype, device=device)
     bufs = getattr(_LOCAL, "bufs", None)
     if bufs is None:

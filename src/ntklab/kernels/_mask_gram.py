@@ -25,8 +25,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import math
+import weakref
+from typing import NamedTuple
 
 import torch
 
@@ -39,20 +40,27 @@ __all__ = ["step_activation_ntk", "applies"]
 _STEP_SCALE = {"relu": 1.0, "normalized_relu": _NRELU_SCALE}
 _MASK_BYTES = 512 * 2**20  # the masks of all rows are kept when they fit; else the general blocked path
 _CHUNK_BYTES = 16 * 2**20  # preactivation chunks and int32 count blocks stay this small
-_SMALL_WORK = 2e8  # below this many multiply-adds one thread is faster: no parallel-region start-up and no
-# waiting at its barrier for a descheduled second thread (what dominated small kernels on a shared machine)
+_SMALL_ROWS = 512  # x2 = None with at most this many rows: one block, the lean path
+_SMALL_WORK = 1e7  # below this many multiply-adds one thread is faster: no parallel-region start-up and no
+# waiting at its barrier for a descheduled second thread.  (m, n) = (2000, 100), 4e7, ran 15-25 % faster on two
+# threads than on one on an idle 2-core machine, interleaved A/B.
 
 
-@contextlib.contextmanager
-def _threads_for(work: float):
-    before = torch.get_num_threads()
-    if work < _SMALL_WORK and before > 1:
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+class _threads_for:
+    """One torch thread while a kernel of ``work`` multiply-adds runs, when that is below ``_SMALL_WORK``."""
+
+    def __init__(self, work: float):
+        self.work, self.before = work, None
+
+    def __enter__(self):
+        before = torch.get_num_threads()
+        if self.work < _SMALL_WORK and before > 1:
+            self.before = before
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.before is not None:
+            torch.set_num_threads(self.before)
 
 
 def applies(net, x1, x2, output) -> bool:
@@ -77,6 +85,34 @@ def _weights_sq(net, output) -> torch.Tensor:
     return us[k] * us[k]
 
 
+class _NodeWeights(NamedTuple):
+    int8: bool  # every node with a non-zero weight has the same one, ``scale``
+    scale: float
+    keep: torch.Tensor | None  # int8 0/1 per node when some weights are zero (pruned), for the int8 masks
+    root: torch.Tensor | None  # sqrt(w2) per node, for the float masks
+
+
+_NODE_WEIGHTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _node_weights(net, output) -> _NodeWeights:
+    """w2_j = kappa^2 u_kj^2 lambda_j mask_j, analysed once per state of (u, lambda, mask) and ``output``."""
+    tensors = (net.u, net.lambdas, net.mask)  # held by the cache entry, so that an identity check is safe
+    key = (output, net.activation, tuple(t._version for t in tensors))
+    hit = _NODE_WEIGHTS.get(net)
+    if hit is not None and hit[0] == key and all(a is b for a, b in zip(hit[1], tensors)):
+        return hit[2]
+    w2 = _weights_sq(net, output) * _STEP_SCALE[net.activation] ** 2
+    lo, hi = (float(v) for v in torch.aminmax(w2))
+    int8, keep, scale = lo == hi and hi > 0, None, hi  # every node weighs the same (NTK scaling)
+    if not int8 and lo == 0 and hi > 0:  # pruned nodes: the same weight on the others?
+        nz = w2 != 0
+        int8, keep = bool(w2[nz].min() == hi), nz.to(torch.int8)
+    found = _NodeWeights(int8, scale if int8 else 1.0, keep if int8 else None, None if int8 else w2.sqrt())
+    _NODE_WEIGHTS[net] = (key, tensors, found)
+    return found
+
+
 def _masks(net, x, keep, int8: bool, weight: torch.Tensor | None, name: str) -> torch.Tensor:
     """(n, m) masks 1{z > 0}: int8 (zeroed where w2 = 0) or times ``weight`` in the net's dtype.
 
@@ -94,6 +130,11 @@ def _masks(net, x, keep, int8: bool, weight: torch.Tensor | None, name: str) -> 
             torch.mm(x[lo:lo + rows], w_t, out=z) if shift is None else torch.addmm(shift, x[lo:lo + rows], w_t, out=z)
         return out.gt_(0).mul_(weight)
     out = scratch(name, (n, m), torch.int8, x.device)  # a comparison into int8 runs 3x faster than into bool
+    if rows == n:  # one chunk
+        z = scratch("mask_gram.z", (n, m), x.dtype, x.device)
+        torch.mm(x, w_t, out=z) if shift is None else torch.addmm(shift, x, w_t, out=z)
+        torch.gt(z, 0, out=out)
+        return out if keep is None else out.mul_(keep)
     zbuf = scratch("mask_gram.z", (rows * m,), x.dtype, x.device)
     for lo in range(0, n, rows):
         xc = x[lo:lo + rows]
@@ -111,21 +152,22 @@ def step_activation_ntk(net, x1: torch.Tensor, x2: torch.Tensor | None = None, *
         dtype = net.W.dtype
         x1 = x1.to(dtype)
         x2 = None if x2 is None else x2.to(dtype)
-        w2 = _weights_sq(net, output) * _STEP_SCALE[net.activation] ** 2
-        lo, hi = (float(v) for v in torch.aminmax(w2))
-        int8, keep, scale = lo == hi and hi > 0, None, hi  # every node weighs the same (NTK scaling)
-        if not int8 and lo == 0 and hi > 0:  # pruned nodes: the same weight on the others?
-            nz = w2 != 0
-            c = w2[nz]
-            int8, keep = bool(c.min() == hi), nz.view(torch.int8)
-        if not int8:
-            scale = 1.0
-        root = None if int8 else w2.sqrt()
-        m1 = _masks(net, x1, keep, int8, root, "mask_gram.m1")
-        m2 = None if x2 is None else _masks(net, x2, keep, int8, root, "mask_gram.m2")
-        g1 = _geometric_factor(net, x1, scale)
-        g2 = None if x2 is None else _geometric_factor(net, x2, scale)
+        nw = _node_weights(net, output)
+        m1 = _masks(net, x1, nw.keep, nw.int8, nw.root, "mask_gram.m1")
+        g1 = _geometric_factor(net, x1, nw.scale)
+        if x2 is None and nw.int8 and n1 <= _SMALL_ROWS:
+            return _small_symmetric(g1, m1)
+        m2 = None if x2 is None else _masks(net, x2, nw.keep, nw.int8, nw.root, "mask_gram.m2")
+        g2 = None if x2 is None else _geometric_factor(net, x2, nw.scale)
         return hadamard_gram_sum([[(g1, g2), (m1, m2)]])
+
+
+def _small_symmetric(g: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """(g g^T) o (m m^T) for one small block, in as few operations as possible; exactly symmetric."""
+    out = g @ g.T
+    counts = scratch("mask_gram.counts", (m.shape[0], m.shape[0]), torch.int32)
+    out.mul_(torch._int_mm(m, m.T, out=counts))
+    return out.triu_().add_(out.triu(1).T)
 
 
 def _geometric_factor(net, x: torch.Tensor, scale: float) -> torch.Tensor:
