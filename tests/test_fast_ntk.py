@@ -167,3 +167,22 @@ def test_step_kernel_sees_changed_node_weights():
     net.lambdas = torch.linspace(0.01, 0.04, 40, dtype=torch.float64)  # a new buffer: unequal weights
     torch.testing.assert_close(ntklab.empirical_ntk(net, x), ntklab.empirical_ntk(net, x, method="generic"),
                                rtol=1e-12, atol=1e-14)
+
+
+def test_many_output_blocks_agree_with_one(monkeypatch):
+    """Blocked evaluation (upper block triangle, mirrored) equals the single-block kernel, x2 given or not."""
+    from ntklab.kernels import _gram_products
+
+    g = torch.Generator().manual_seed(5)
+    x, x2 = torch.randn(45, 6, generator=g, dtype=torch.float64), torch.randn(23, 6, generator=g, dtype=torch.float64)
+    for kind in ("zipf", "ntk"):
+        net = _net(6, 50, kind=kind, bias=True, trainable=("W", "b"))
+        one, one2 = _mask_gram.step_activation_ntk(net, x), _mask_gram.step_activation_ntk(net, x, x2)
+        with monkeypatch.context() as mp:
+            mp.setattr(_gram_products, "_BLOCK_ROWS", 8)  # 6 x 6 output blocks
+            mp.setattr(_mask_gram, "_SMALL_ROWS", 0)
+            many, many2 = _mask_gram.step_activation_ntk(net, x), _mask_gram.step_activation_ntk(net, x, x2)
+        torch.testing.assert_close(many, one, rtol=1e-13, atol=1e-15)  # float64, other GEMM block shapes
+        torch.testing.assert_close(many2, one2, rtol=1e-13, atol=1e-15)
+        assert torch.equal(many, many.T)
+        torch.testing.assert_close(many, ntklab.empirical_ntk(net, x, method="generic"), rtol=1e-12, atol=1e-14)

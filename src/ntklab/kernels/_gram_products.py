@@ -65,9 +65,9 @@ def _product_into(out: torch.Tensor, left: torch.Tensor, right: torch.Tensor, ws
         counts = ws.get("counts", out.shape[0], out.shape[1], torch.int32)
         if out.device.type == "cpu":
             torch._int_mm(left, right.T, out=counts)
-        else:  # _int_mm on GPUs wants sizes in multiples of 8: plain integer products there
-            counts.copy_(left.to(torch.int32) @ right.to(torch.int32).T)
-        return out.copy_(counts)
+            return out.copy_(counts)
+        # elsewhere (_int_mm on GPUs wants multiples of 8): a float product, exact for counts below 2^24 (f32)
+        return torch.mm(left.to(out.dtype), right.to(out.dtype).T, out=out)
     return torch.mm(left, right.T, out=out)
 
 
