@@ -72,7 +72,8 @@ def _agrees(model, x1, x2, theta, chunk_size) -> bool:
     if float((theta[:k1, : xb.shape[0]] - ref).abs().max()) <= tol * scale:
         return True
     warnings.warn("empirical_ntk: the structured (per-layer Gram) kernel disagrees with per-example autodiff "
-                  "(do samples interact in the batch?); using implementation='jacobian'", RuntimeWarning,
+                  "(do samples interact in the batch, or is the model random, e.g. dropout in training mode?); "
+                  "using implementation='jacobian'", RuntimeWarning,
                   stacklevel=3)
     return False
 
