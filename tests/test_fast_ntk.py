@@ -180,7 +180,6 @@ def test_many_output_blocks_agree_with_one(monkeypatch):
         one, one2 = _mask_gram.step_activation_ntk(net, x), _mask_gram.step_activation_ntk(net, x, x2)
         with monkeypatch.context() as mp:
             mp.setattr(_gram_products, "_BLOCK_ROWS", 8)  # 6 x 6 output blocks
-            mp.setattr(_mask_gram, "_SMALL_ROWS", 0)
             many, many2 = _mask_gram.step_activation_ntk(net, x), _mask_gram.step_activation_ntk(net, x, x2)
         torch.testing.assert_close(many, one, rtol=1e-13, atol=1e-15)  # float64, other GEMM block shapes
         torch.testing.assert_close(many2, one2, rtol=1e-13, atol=1e-15)

@@ -24,8 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..nets._shallow import ScaledShallowNet
@@ -56,7 +54,10 @@ def gram(a_fn, n1: int, b_fn=None, n2: int | None = None, *, block: int) -> torc
             a = a_fn(lo, hi)
             if out is None:
                 out = torch.empty(n1, n1, dtype=a.dtype, device=a.device)
-            torch.mm(a, a.T, out=out[lo:hi, lo:hi]) if len(ranges) == 1 else out[lo:hi, lo:hi].copy_(a @ a.T)
+            if len(ranges) == 1:
+                torch.mm(a, a.T, out=out)
+            else:
+                out[lo:hi, lo:hi].copy_(a @ a.T)
             for lo2, hi2 in ranges[bi + 1:]:
                 out[lo:hi, lo2:hi2].copy_(a @ a_fn(lo2, hi2).T)
         mirror_upper_blocks(out, ranges)
@@ -65,7 +66,10 @@ def gram(a_fn, n1: int, b_fn=None, n2: int | None = None, *, block: int) -> torc
     out = torch.empty(n1, n2, dtype=bmat.dtype, device=bmat.device)
     for lo in range(0, n1, block):
         hi = min(lo + block, n1)
-        out[lo:hi].copy_(a_fn(lo, hi) @ bmat.T) if hi - lo < n1 else torch.mm(a_fn(lo, hi), bmat.T, out=out)
+        if hi - lo == n1:
+            torch.mm(a_fn(lo, hi), bmat.T, out=out)
+        else:
+            out[lo:hi].copy_(a_fn(lo, hi) @ bmat.T)
     return out
 
 

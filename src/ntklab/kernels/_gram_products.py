@@ -14,7 +14,7 @@ only the blocks on and above the diagonal are computed (about (b + 1) / 2b of th
 rest is mirrored, so that the result is exactly symmetric.  An ``int8`` 0/1 factor is multiplied exactly with
 int32 accumulation (``torch._int_mm``; VNNI on x86), about four times the rate of an f32 product here.
 Everything stays in torch (MKL and its OpenMP pool): handing products to NumPy's BLAS starts a second thread
-pool, and the two pools' spinning threads slowed the elementwise work around them tenfold on two cores.
+pool, and the two pools' spinning threads slowed the elementwise work around them 8-18-fold on two cores.
 
 Example:
     >>> import torch
@@ -47,58 +47,62 @@ def block_rows(n: int, block: int | None = None) -> list[tuple[int, int]]:
     return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
 
-class _Workspace:
-    """The block buffers (one factor's product, the running Hadamard product, int32 counts), reused across calls."""
-
-    def __init__(self, rows: int, cols: int, dtype: torch.dtype, device: torch.device):
-        self.numel = rows * cols
-        self.dtype, self.device = dtype, device
-
-    def get(self, name: str, r: int, c: int, dtype: torch.dtype | None = None) -> torch.Tensor:
-        buf = scratch(f"gram_products.{name}", (self.numel,), dtype or self.dtype, self.device)
-        return buf[: r * c].view(r, c)
+def _buffer(name: str, r: int, c: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A block buffer reused across blocks and calls (no fresh pages to fault in)."""
+    return scratch(f"gram_products.{name}", (r, c), dtype, device)
 
 
-def _product_into(out: torch.Tensor, left: torch.Tensor, right: torch.Tensor, ws: _Workspace) -> torch.Tensor:
-    """out = left right^T; int8 factors exactly through int32 counts."""
-    if left.dtype == torch.int8:
-        counts = ws.get("counts", out.shape[0], out.shape[1], torch.int32)
-        if out.device.type == "cpu":
-            torch._int_mm(left, right.T, out=counts)
-            return out.copy_(counts)
-        # elsewhere (_int_mm on GPUs wants multiples of 8): a float product, exact for counts below 2^24 (f32)
-        return torch.mm(left.to(out.dtype), right.to(out.dtype).T, out=out)
+def _product(dest: torch.Tensor | str, dtype: torch.dtype, left: torch.Tensor, right: torch.Tensor,
+             counts_ok: bool) -> torch.Tensor:
+    """left right^T into ``dest`` (a tensor, or the name of a block buffer of ``dtype``).
+
+    int8 factors are multiplied exactly with int32 accumulation; the int32 counts are returned as they are when
+    ``counts_ok`` (the caller multiplies them into a float, which promotes), else converted into ``dest``.
+    """
+    r, c = left.shape[0], right.shape[0]
+    if left.dtype == torch.int8 and left.device.type == "cpu":
+        counts = torch._int_mm(left, right.T, out=_buffer("counts", r, c, torch.int32, left.device))
+        if counts_ok:
+            return counts
+        return (dest if isinstance(dest, torch.Tensor) else _buffer(dest, r, c, dtype, left.device)).copy_(counts)
+    out = dest if isinstance(dest, torch.Tensor) else _buffer(dest, r, c, dtype, left.device)
+    if left.dtype == torch.int8:  # _int_mm on GPUs wants multiples of 8: a float product, exact below 2^24 (f32)
+        return torch.mm(left.to(dtype), right.to(dtype).T, out=out)
     return torch.mm(left, right.T, out=out)
 
 
-def _block(terms, i: tuple[int, int], j: tuple[int, int], ws: _Workspace, out: torch.Tensor) -> None:
-    """out (the (i, j) block of Theta, possibly a strided view) = sum_t prod_f L_{t,f}[i] R_{t,f}[j]^T."""
-    r, c = i[1] - i[0], j[1] - j[0]
+def _rows(t: torch.Tensor, span: tuple[int, int]) -> torch.Tensor:
+    return t if span[0] == 0 and span[1] == t.shape[0] else t[span[0]:span[1]]
 
-    def product(buf: str, factor: Factor) -> torch.Tensor:
+
+def _block(terms, i: tuple[int, int], j: tuple[int, int], out: torch.Tensor) -> None:
+    """out (the (i, j) block of Theta, possibly a strided view) = sum_t prod_f L_{t,f}[i] R_{t,f}[j]^T."""
+    direct = out.is_contiguous()  # the first term's first product can go straight into the output
+
+    def product(dest: torch.Tensor | str, factor: Factor, counts_ok: bool = False) -> torch.Tensor:
         left, right = factor
-        right = left if right is None else right
-        return _product_into(ws.get(buf, r, c), left[i[0]:i[1]], right[j[0]:j[1]], ws)
+        return _product(dest, out.dtype, _rows(left, i), _rows(left if right is None else right, j), counts_ok)
 
     for t, factors in enumerate(terms):
-        if len(factors) == 1:
-            if t == 0 and out.is_contiguous() and factors[0][0].dtype != torch.int8:
-                left, right = factors[0]
-                right = left if right is None else right
-                torch.mm(left[i[0]:i[1]], right[j[0]:j[1]].T, out=out)
-            elif t == 0:
+        first = t == 0
+        if first and direct:
+            acc = product(out, factors[0])
+        elif len(factors) == 1:
+            if first:
                 out.copy_(product("p1", factors[0]))
             else:
-                out.add_(product("p1", factors[0]))
+                out.add_(product("p1", factors[0], counts_ok=True))
             continue
-        acc = product("p0", factors[0])
-        for factor in factors[1:-1]:
-            acc.mul_(product("p1", factor))
-        last = product("p1", factors[-1])
-        if t == 0:
-            torch.mul(acc, last, out=out)
         else:
-            out.addcmul_(acc, last)
+            acc = product("p0", factors[0])
+        for f, factor in enumerate(factors[1:], start=1):
+            p = product("p1", factor, counts_ok=True)
+            if f < len(factors) - 1 or (first and direct):
+                acc.mul_(p)
+            elif first:
+                torch.mul(acc, p, out=out)
+            else:
+                out.addcmul_(acc, p)
 
 
 def hadamard_gram_sum(terms: list[list[Factor]], *, out: torch.Tensor | None = None,
@@ -115,18 +119,17 @@ def hadamard_gram_sum(terms: list[list[Factor]], *, out: torch.Tensor | None = N
     left0, right0 = terms[0][0]
     n1 = left0.shape[0]
     n2 = n1 if right0 is None else right0.shape[0]
-    floats = [t for factors in terms for lr in factors for t in lr if t is not None and t.dtype != torch.int8]
-    dtype = floats[0].dtype if floats else torch.float32
-    device = left0.device
     if out is None:
-        out = torch.empty(n1, n2, dtype=dtype, device=device)
+        floats = [t for factors in terms for lr in factors for t in lr if t is not None and t.dtype != torch.int8]
+        out = torch.empty(n1, n2, dtype=floats[0].dtype if floats else torch.float32, device=left0.device)
     rows, cols = block_rows(n1, block), block_rows(n2, block)
-    ws = _Workspace(rows[0][1] - rows[0][0], cols[0][1] - cols[0][0], dtype, device)
-    for bi, i in enumerate(rows):
-        for bj, j in enumerate(cols):
-            if sym and bj < bi:
-                continue
-            _block(terms, i, j, ws, out[i[0]:i[1], j[0]:j[1]])
+    if len(rows) == len(cols) == 1:
+        _block(terms, rows[0], cols[0], out)
+    else:
+        for bi, i in enumerate(rows):
+            for bj, j in enumerate(cols):
+                if not (sym and bj < bi):
+                    _block(terms, i, j, out[i[0]:i[1], j[0]:j[1]])
     if sym:
         mirror_upper_blocks(out, rows)
     return out
@@ -136,7 +139,6 @@ def mirror_upper_blocks(out: torch.Tensor, rows: list[tuple[int, int]]) -> None:
     """Copy the upper block triangle to the lower one; make the diagonal blocks exactly symmetric."""
     for bi, (lo, hi) in enumerate(rows):
         diag = out[lo:hi, lo:hi]
-        upper = diag.triu(1)
-        diag.tril_().triu_().add_(upper).add_(upper.T)
+        diag.triu_().add_(diag.triu(1).T)  # the strict lower half := the strict upper half, transposed
         for lo2, hi2 in rows[bi + 1:]:
             out[lo2:hi2, lo:hi].copy_(out[lo:hi, lo2:hi2].T)

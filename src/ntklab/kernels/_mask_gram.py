@@ -40,7 +40,6 @@ __all__ = ["step_activation_ntk", "applies"]
 _STEP_SCALE = {"relu": 1.0, "normalized_relu": _NRELU_SCALE}
 _MASK_BYTES = 512 * 2**20  # the masks of all rows are kept when they fit; else the general blocked path
 _CHUNK_BYTES = 16 * 2**20  # preactivation chunks and int32 count blocks stay this small
-_SMALL_ROWS = 512  # x2 = None with at most this many rows: one block, the lean path
 _SMALL_WORK = 1e7  # below this many multiply-adds one thread is faster: no parallel-region start-up and no
 # waiting at its barrier for a descheduled second thread.  (m, n) = (2000, 100), 4e7, ran 15-25 % faster on two
 # threads than on one on an idle 2-core machine, interleaved A/B.
@@ -122,25 +121,22 @@ def _masks(net, x, keep, int8: bool, weight: torch.Tensor | None, name: str) -> 
     n, m = x.shape[0], net.m
     w_t = net.W.T
     shift = None if net.b is None else net.b * math.sqrt(net.d)
+
+    def preactivations(lo: int, hi: int, z: torch.Tensor) -> torch.Tensor:
+        xc = x if hi - lo == n else x[lo:hi]
+        return torch.mm(xc, w_t, out=z) if shift is None else torch.addmm(shift, xc, w_t, out=z)
+
     rows = max(1, min(n, _CHUNK_BYTES // (m * x.element_size())))
     if not int8:
         out = scratch(name, (n, m), x.dtype, x.device)
         for lo in range(0, n, rows):
-            z = out[lo:lo + rows]
-            torch.mm(x[lo:lo + rows], w_t, out=z) if shift is None else torch.addmm(shift, x[lo:lo + rows], w_t, out=z)
+            preactivations(lo, min(n, lo + rows), out[lo:lo + rows])
         return out.gt_(0).mul_(weight)
     out = scratch(name, (n, m), torch.int8, x.device)  # a comparison into int8 runs 3x faster than into bool
-    if rows == n:  # one chunk
-        z = scratch("mask_gram.z", (n, m), x.dtype, x.device)
-        torch.mm(x, w_t, out=z) if shift is None else torch.addmm(shift, x, w_t, out=z)
-        torch.gt(z, 0, out=out)
-        return out if keep is None else out.mul_(keep)
-    zbuf = scratch("mask_gram.z", (rows * m,), x.dtype, x.device)
     for lo in range(0, n, rows):
-        xc = x[lo:lo + rows]
-        z = zbuf[: xc.shape[0] * m].view(xc.shape[0], m)
-        torch.mm(xc, w_t, out=z) if shift is None else torch.addmm(shift, xc, w_t, out=z)
-        torch.gt(z, 0, out=out[lo:lo + rows])
+        hi = min(n, lo + rows)
+        z = preactivations(lo, hi, scratch("mask_gram.z", (hi - lo, m), x.dtype, x.device))
+        torch.gt(z, 0, out=out if hi - lo == n else out[lo:hi])
     return out if keep is None else out.mul_(keep)
 
 
@@ -155,19 +151,9 @@ def step_activation_ntk(net, x1: torch.Tensor, x2: torch.Tensor | None = None, *
         nw = _node_weights(net, output)
         m1 = _masks(net, x1, nw.keep, nw.int8, nw.root, "mask_gram.m1")
         g1 = _geometric_factor(net, x1, nw.scale)
-        if x2 is None and nw.int8 and n1 <= _SMALL_ROWS:
-            return _small_symmetric(g1, m1)
         m2 = None if x2 is None else _masks(net, x2, nw.keep, nw.int8, nw.root, "mask_gram.m2")
         g2 = None if x2 is None else _geometric_factor(net, x2, nw.scale)
         return hadamard_gram_sum([[(g1, g2), (m1, m2)]])
-
-
-def _small_symmetric(g: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """(g g^T) o (m m^T) for one small block, in as few operations as possible; exactly symmetric."""
-    out = g @ g.T
-    counts = scratch("mask_gram.counts", (m.shape[0], m.shape[0]), torch.int32)
-    out.mul_(torch._int_mm(m, m.T, out=counts))
-    return out.triu_().add_(out.triu(1).T)
 
 
 def _geometric_factor(net, x: torch.Tensor, scale: float) -> torch.Tensor:
