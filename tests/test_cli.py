@@ -26,6 +26,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,needle", [
     (["run", "asym-simulated", "--set", "configs=[[0.5, 2.0]]"], "configs"),
+    (["run", "asym-diabetes", "--set", "configs=[[1.5, 0.5]]"], "configs"),  # the real-data presets check too
     (["run", "asym-simulated", "--set", "steps=0"], "steps"),
     (["run", "asym-simulated", "--bogus-flag"], "--bogus-flag"),
     (["run", "asym-simulated", "--set", "widht=3"], "widht"),

@@ -1,5 +1,5 @@
-r"""The analysis every asymmetrical-scaling preset shares (Caron et al. E1-E4): per-run labels, final values
-averaged over seeds, the core claims and the core figures.
+r"""What every asymmetrical-scaling preset shares (Caron et al. E1-E4): the training options
+(:class:`AsymOptions`), per-run labels, final values averaged over seeds, the core claims and the core figures.
 
 Core claims (each with the measured numbers per gamma and the paper's numbers for that experiment):
 
@@ -21,13 +21,39 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..report import band_plot, runs_frame, save_figure
 from ._claims import Claim, claim
-from ._shared import config_label, ordered
+from ._shared import PAPER_CONFIGS, config_label, ordered
 
-__all__ = ["PaperNumbers", "run_scaling", "run_label", "scaling_frame", "mean_final", "fmt_by_gamma",
+__all__ = ["AsymOptions", "PaperNumbers", "run_scaling", "run_label", "scaling_frame", "mean_final", "fmt_by_gamma",
            "core_claims", "core_figures"]
+
+
+class AsymOptions(BaseModel):
+    """The options of the shallow GD runs of every E1-E4 preset: width m, steps, lr, seeds, probe interval,
+    the (alpha, gamma) configurations, the authors' Zipf offset and the dtype."""
+
+    model_config = ConfigDict(extra="forbid")
+    width: int = Field(2000, ge=1)
+    steps: int = Field(10_000, ge=1)
+    lr: float = Field(1.0, gt=0)
+    seeds: int = Field(3, ge=1)
+    every: int = Field(500, ge=1)
+    configs: list[tuple[float, float]] = Field(default_factory=lambda: list(PAPER_CONFIGS))
+    zipf_offset: bool = False
+    dtype: str = "float32"
+
+    @field_validator("configs")
+    @classmethod
+    def _configs(cls, v):
+        for alpha, gamma in v:
+            if not (0 < alpha < 1 and 0 <= gamma <= 1):
+                raise ValueError(f"got (alpha={alpha}, gamma={gamma}) (allowed: alpha in (0, 1), gamma in [0, 1])")
+        if not v:
+            raise ValueError("empty (allowed: a list of [alpha, gamma] pairs)")
+        return v
 
 
 @dataclass

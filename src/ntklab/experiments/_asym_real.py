@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..config import RunConfig
 from ..data import load_dataset
@@ -29,25 +29,17 @@ from ..nets import build_network
 from ..prune import ORDERS, prune_order, pruning_curve
 from ..runs._atomic import atomic_write_bytes
 from ..transfer import READOUTS, transfer_curves
-from ._shared import PAPER_CONFIGS, load_runs
+from ._asym_common import AsymOptions
+from ._shared import load_runs
 
 __all__ = ["AsymRealOptions", "real_config", "execute_real", "postprocess", "load_trained"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-class AsymRealOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AsymRealOptions(AsymOptions):
     dataset: str = "diabetes"
     data_options: dict = Field(default_factory=dict)
-    width: int = Field(2000, ge=1)
-    steps: int = Field(10_000, ge=1)
-    lr: float = Field(1.0, gt=0)
-    seeds: int = Field(3, ge=1)
-    every: int = Field(500, ge=1)
-    configs: list[tuple[float, float]] = Field(default_factory=lambda: list(PAPER_CONFIGS))
-    zipf_offset: bool = False
-    dtype: str = "float32"
     ntk_points: int = Field(50, ge=2)
     loss: str = "mse"
     batch_size: int | None = Field(None, ge=1)

@@ -113,18 +113,14 @@ def analyse_real(o: AsymRealOptions, out: Path, *, paper: PaperNumbers, prefix: 
     lam_k = float(spectrum(shallow_mean_ntk(data.x_train[: o.ntk_points]))[0])
     claims, tables = core_claims(frame, lam_k=lam_k, paper=paper, full_claims=o.full_claims)
     classification = data.task == "classification"
-    pr = _read_table(out / "pruning.parquet")
-    if pr is not None:
-        c, tables["pruning_summary"] = pruning_claims(pr, expected=paper.extra.get("prune", ""),
-                                                      classification=classification)
-        claims += c
-        figs += pruning_figures(pr, out, order, prefix=prefix)
-    tr = _read_table(out / "transfer.parquet")
-    if tr is not None:
-        c, tables["transfer_summary"] = transfer_claims(tr, expected=paper.extra.get("transfer", ""),
-                                                        classification=classification)
-        claims += c
-        figs += transfer_figures(tr, out, order, prefix=prefix)
+    for study, expected, claims_of, figures_of in (("pruning", "prune", pruning_claims, pruning_figures),
+                                                   ("transfer", "transfer", transfer_claims, transfer_figures)):
+        table = _read_table(out / f"{study}.parquet")
+        if table is not None:
+            c, tables[f"{study}_summary"] = claims_of(table, expected=paper.extra.get(expected, ""),
+                                                     classification=classification)
+            claims += c
+            figs += figures_of(table, out, order, prefix=prefix)
     return ExperimentResult(out=out, claims=claims, figures=figs, tables=tables)
 
 

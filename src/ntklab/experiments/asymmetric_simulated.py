@@ -24,14 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from ..config import RunConfig
 from ..data import load_dataset
 from ..dynamics import train_many
 from ..kernels import shallow_mean_ntk, spectrum
 from ..report import band_plot, save_figure
-from ._asym_common import PaperNumbers, core_claims, core_figures, scaling_frame
+from ._asym_common import AsymOptions, PaperNumbers, core_claims, core_figures, scaling_frame
 from ._claims import Claim, claim
 from ._registry import ExperimentResult, Preset, register_preset
 from ._shared import PAPER_CONFIGS, config_label, load_runs, loglog_slope, ordered
@@ -39,16 +39,7 @@ from ._shared import PAPER_CONFIGS, config_label, load_runs, loglog_slope, order
 __all__ = ["AsymSimulatedOptions", "base_config"]
 
 
-class AsymSimulatedOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    width: int = Field(2000, ge=1)
-    steps: int = Field(10_000, ge=1)
-    lr: float = Field(1.0, gt=0)
-    seeds: int = Field(3, ge=1)
-    every: int = Field(500, ge=1)
-    configs: list[tuple[float, float]] = Field(default_factory=lambda: list(PAPER_CONFIGS))
-    zipf_offset: bool = False
-    dtype: str = "float32"
+class AsymSimulatedOptions(AsymOptions):
     data_seed: int = 0
     n_train: int = Field(100, ge=2)
     n_test: int = Field(100, ge=1)
@@ -61,16 +52,6 @@ class AsymSimulatedOptions(BaseModel):
     threads: int = Field(1, ge=0)  # torch threads while training (0: leave torch's setting); small GEMMs gain little
     full_claims: bool = False  # the --full mode's stronger claim (train risk < 1e-3 for gamma > 0)
     depth: int = Field(1, ge=1)  # hidden layers; > 1: ntklab.MLP (NTK), node scaling in every layer (authors' L)
-
-    @field_validator("configs")
-    @classmethod
-    def _configs(cls, v):
-        for alpha, gamma in v:
-            if not (0 < alpha < 1 and 0 <= gamma <= 1):
-                raise ValueError(f"got (alpha={alpha}, gamma={gamma}) (allowed: alpha in (0, 1), gamma in [0, 1])")
-        if not v:
-            raise ValueError("empty (allowed: a list of [alpha, gamma] pairs)")
-        return v
 
     @field_validator("sweep_gammas")
     @classmethod
