@@ -72,6 +72,7 @@ def test_run_store_contents(tmp_path):
     assert json.loads((tmp_path / "r" / "status").read_text())["status"] == "done"
     loaded = ntklab.load_run(tmp_path / "r")
     assert list(loaded.metrics.columns) == ["step", "metric", "key", "value"]
+    pd.testing.assert_frame_equal(loaded.metrics, run.metrics)  # what train returned is what it stored
     assert loaded.series("train_risk").index.tolist() == [0, 10, 20, 30]
     arr = loaded.arrays
     assert arr["lambdas"].shape == (40,) and arr["ntk_0"].shape == (20, 20)
