@@ -20,8 +20,8 @@ from _common import QUICK, Row, median, save_rows, setup_torch, verdict
 torch = setup_torch()
 import ntklab  # noqa: E402
 from ntklab.dynamics import _shallow_grad  # noqa: E402
-from ntklab.experiments._shared import PAPER_CONFIGS  # noqa: E402
-from ntklab.experiments.asymmetric_simulated import AsymSimulatedOptions, base_config  # noqa: E402
+from ntklab.experiments.asym._common import PAPER_CONFIGS  # noqa: E402
+from ntklab.experiments.asym.simulated import AsymSimulatedOptions, base_config  # noqa: E402
 
 M, N, D, STEPS, SEEDS, EVERY = 2000, 100, 50, 50_000, 5, 1000
 S1, S2 = (100, 300) if QUICK else (500, 2000)  # steps of the autograd and the closed-form stacked runs
@@ -85,7 +85,7 @@ def time_stacked(seeds, steps) -> float:
 def time_bare_step(seeds, repeats=50) -> float:
     """One stacked step (closed-form loss + gradient + SGD update) without probes or bookkeeping."""
     from ntklab.data import load_dataset
-    from ntklab.dynamics._optimizers import build_optimizer
+    from ntklab.optim import build_optimizer
     from ntklab.dynamics._stacked import StackedModels
     from ntklab.nets import build_network
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ntklab.runs import expand_sweep, run_sweep, sweep_from_dict
+from ntklab.sweeps import expand_sweep, run_sweep, sweep_from_dict
 
 
 def spec(runs: int, steps: int, width: int):

@@ -16,7 +16,7 @@ def test_overrides_are_parsed_and_validated():
     ("network.scaling.gamma=1.5", "network.scaling.gamma", "[0, 1]"),
     ("network.scaling.alpha=1", "network.scaling.alpha", "(0, 1)"),
     ("network.activation=swish", "network.activation", "relu"),
-    ("optimizer.name=lbfgs", "optimizer", "gd"),
+    ("optimizer.name=lbfgs", "optimizer.name", "gd"),
     ("network.width=0", "network.width", "greater than or equal to 1"),
     ("network.depht=3", "network.depht", "depth"),
     ("training.loss=l1", "training.loss", "mse"),

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from ntklab import ConfigError
 from ntklab.config import RunConfig, config_from_dict
-from ntklab.dynamics._optimizers import OPTIMIZERS
+from ntklab.optim import OPTIMIZERS
 from ntklab.nets._activations import ACTIVATIONS
 from ntklab.nets._node_scaling import SCALING_KINDS
 from ntklab.runs import run_id

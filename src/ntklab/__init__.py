@@ -36,11 +36,12 @@ from .data import sphere_sin as sphere_sin
 from ._errors import ConfigError as ConfigError
 from .config import RunConfig as RunConfig
 from .config import load_config as load_config
-from .dynamics import train as train
-from .dynamics import train_many as train_many
-from .dynamics import load_model as load_model
+from .runs import train as train
+from .runs import train_many as train_many
+from .runs import load_model as load_model
 from .runs import Run as Run
 from .runs import load_run as load_run
+from .runs import load_runs as load_runs
 
 __version__ = "0.1.0"
 

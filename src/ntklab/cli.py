@@ -1,13 +1,15 @@
 """The ``ntklab`` command line.
 
-    ntklab demo [--quick | --full]            the asymmetrical-scaling experiment on simulated data
-    ntklab run PRESET_OR_CONFIG [--set k=v]   one preset (or one run from a YAML/JSON config)
-    ntklab presets                            list the paper recipes
-    ntklab report DIR                         figures + claims table + report.html of an experiment or sweep
-    ntklab sweep FILE [--executor local|ray]  many runs from a sweep file (finished runs are skipped)
+    ntklab demo [--quick | --full] [--set k=v] [--check]   the asymmetrical-scaling experiment on simulated data
+    ntklab run PRESET_OR_CONFIG [--quick | --full] [--set k=v] [--out DIR] [--overwrite] [--check]
+    ntklab presets                                         list the paper recipes
+    ntklab report DIR [--check]                            figures, claims and report.html of an experiment or sweep
+    ntklab sweep FILE [--executor local|ray]               many runs from a sweep file (finished runs are skipped)
 
-A bad argument or config value prints one line naming the field and the allowed values and exits with
-status 2 (no traceback).
+Exit status: 0 when the commands ran; 2 for a bad argument, config value or output directory (one line naming
+the field, no traceback); 1 for a run that failed or diverged, an OS error while writing (one line naming the
+path), or, with ``--check``, any claim that is FAIL or INCONCLUSIVE; 130 after Ctrl-C (the run is checkpointed:
+the same command resumes it).  This module decides what a directory holds (sweep or experiment).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import typer
 from rich.console import Console
 
 from ._errors import ConfigError
+from ._io import WriteError
 
 # typer may vendor its own click: catch whichever ClickException its parser raises
 _CLICK_ERRORS = tuple({click.exceptions.ClickException,
@@ -32,63 +35,87 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line
 
 SetOpt = typer.Option(None, "--set", help="Override an option: key=value (repeatable).")
+CheckOpt = typer.Option(False, "--check", help="Exit with status 1 when any claim is FAIL or INCONCLUSIVE.")
+OverwriteOpt = typer.Option(False, "--overwrite",
+                            help="Replace what --out holds (atomically, once the new results are complete).")
+QuickOpt = typer.Option(False, "--quick", help="The small variant (about a minute here); claims still testable.")
+FullOpt = typer.Option(False, "--full", help="The paper's scale, with the paper's numbers beside ours.")
 
 
-def _show(result, title: str) -> None:
-    from .experiments import render_claims
+def _log(msg: str) -> None:
+    err_console.print(msg, markup=False, highlight=False)
 
-    render_claims(result.claims, title=title, console=console)
+
+def _show(result, title: str, check: bool) -> None:
+    from .report import failing, render_claims
+
+    render_claims(result.claims, title=title, console=console, problems=result.problems)
     for f in result.figures:
         console.print(f"figure: {f}")
     console.print(f"results in {result.out}")
+    if check and failing(result.claims):
+        raise typer.Exit(1)
 
 
-def _run_preset(name, out, quick, full, sets, progress) -> None:
+def _run_preset(name, out, quick, full, sets, progress, overwrite, check) -> None:
     from .experiments import run_preset
 
     out = Path(out) if out else Path("results") / name
-    result = run_preset(name, out, quick=quick, full=full, overrides=sets or [], progress=progress)
-    _show(result, f"{name}: claims")
+    result = run_preset(name, out, quick=quick, full=full, overrides=sets or [], progress=progress,
+                        overwrite=overwrite)
+    _show(result, f"{name}: claims", check)
 
 
 @app.command()
 def demo(
     quick: bool = typer.Option(False, "--quick", help="Small version (about a minute)."),
     full: bool = typer.Option(False, "--full", help="The authors' scale: 50,000 steps x 5 seeds."),
-    out: Optional[str] = typer.Option(None, "--out", help="Output directory."),
+    out: Optional[str] = typer.Option(None, "--out", help="Output directory (default results/demo)."),
     sets: Optional[List[str]] = SetOpt,
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    overwrite: bool = OverwriteOpt,
+    check: bool = CheckOpt,
 ):
     """Caron et al. E1: gamma = 1, 0.5, 0.2, 0 on simulated sphere data, figures and the claims table."""
-    _run_preset("asym-simulated", out or "results/demo", quick, full, sets, progress)
+    _run_preset("asym-simulated", out or "results/demo", quick, full, sets, progress, overwrite, check)
+
+
+def _run_config(path: Path, out, sets, progress, overwrite) -> None:
+    from .config import apply_overrides, load_config
+    from .runs import train
+
+    cfg = apply_overrides(load_config(path), sets or [])
+    run_ = train(cfg, out=out or Path("results") / cfg.name, progress=progress, overwrite=overwrite, log=_log)
+    m = run_.metrics
+    last = m[m.step == m.step.max()]
+    console.print(f"status: {run_.status}  ({run_.path})")
+    for _, row in last[last.key == ""].iterrows():
+        console.print(f"  {row.metric:>22s} = {row.value:.6g}")
+    if run_.status == "diverged":
+        _log(f"diverged: {run_.name} at step {run_.info.get('step')} (loss {run_.info.get('loss')})")
+    if run_.status != "done":
+        raise typer.Exit(1)
 
 
 @app.command()
 def run(
     target: str = typer.Argument(..., help="A preset name (see `ntklab presets`) or a YAML/JSON run config."),
-    quick: bool = typer.Option(False, "--quick"),
-    full: bool = typer.Option(False, "--full"),
-    out: Optional[str] = typer.Option(None, "--out"),
+    quick: bool = QuickOpt,
+    full: bool = FullOpt,
+    out: Optional[str] = typer.Option(None, "--out", help="Output directory (default results/NAME)."),
     sets: Optional[List[str]] = SetOpt,
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    overwrite: bool = OverwriteOpt,
+    check: bool = CheckOpt,
 ):
     """Run one preset, or one training run from a config file."""
     p = Path(target)
     if p.suffix in (".yaml", ".yml", ".json") or p.exists():
-        from .config import apply_overrides, load_config
-        from .dynamics import train
-
-        cfg = apply_overrides(load_config(p), sets or [])
-        run_ = train(cfg, out=out or Path("results") / cfg.name, progress=progress)
-        m = run_.metrics
-        last = m[m.step == m.step.max()]
-        console.print(f"status: {run_.status}  ({run_.path})")
-        for _, row in last[last.key == ""].iterrows():
-            console.print(f"  {row.metric:>22s} = {row.value:.6g}")
-        if run_.status != "done":
-            raise typer.Exit(1)
+        if quick or full:
+            raise ConfigError("--quick/--full", "apply to presets, not to a run config")
+        _run_config(p, out, sets, progress, overwrite)
         return
-    _run_preset(target, out, quick, full, sets, progress)
+    _run_preset(target, out, quick, full, sets, progress, overwrite, check)
 
 
 @app.command()
@@ -96,10 +123,7 @@ def presets():
     """List the paper recipes."""
     from rich.table import Table
 
-    from .experiments._registry import PRESETS, get_preset
-
-    get_preset  # ensure registration
-    from .experiments import _load_all  # noqa: F401
+    from .experiments import PRESETS
 
     table = Table(title="presets")
     table.add_column("name")
@@ -113,21 +137,32 @@ def presets():
 
 
 @app.command()
-def report(directory: str = typer.Argument(..., help="An experiment (`ntklab run`) or sweep (`ntklab sweep`) directory.")):
+def report(directory: str = typer.Argument(..., help="An experiment (`ntklab run`) or sweep (`ntklab sweep`) "
+                                                   "directory."),
+           check: bool = CheckOpt):
     """Redo figures and the claims table of a stored experiment or sweep, and write its report.html."""
-    from .report import report_dir
+    from .report import failing, render_claims
 
-    result = report_dir(directory)
-    if hasattr(result, "frame"):  # a sweep
-        from .experiments import Claim, render_claims
+    d = Path(directory)
+    if (d / "sweep.json").is_file():
+        from .sweeps import report_sweep
 
-        claims = [Claim(r["name"], r["passed"], r["measured"], r["expected"]) for _, r in result.claims.iterrows()]
-        render_claims(claims, title=f"{directory}: claims", console=console)
+        result = report_sweep(d)
+        render_claims(result.claims, title=f"{directory}: claims", console=console, problems=result.problems)
         console.print(f"{len(result.figures)} figures; results table {result.out / 'results.parquet'}")
         console.print(f"report: {result.html}")
+        if check and failing(result.claims):
+            raise typer.Exit(1)
         return
-    _show(result, f"{directory}: claims")
-    console.print(f"report: {result.html}")
+    if (d / "experiment.json").is_file():
+        from .experiments import report_experiment
+
+        result = report_experiment(d)
+        console.print(f"report: {result.html}")
+        _show(result, f"{directory}: claims", check)
+        return
+    raise ConfigError("DIR", f"{str(d)!r} holds neither sweep.json nor experiment.json",
+                      allowed="a directory written by `ntklab sweep` or `ntklab run`")
 
 
 @app.command()
@@ -137,13 +172,13 @@ def sweep(
     executor: str = typer.Option("local", "--executor", help="local (process pool) or ray."),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (or CPUs of a private Ray instance)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or HOST:PORT."),
-    out: Optional[str] = typer.Option(None, "--out", help="Sweep directory (default: the file's out, or results/sweeps/NAME)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Sweep directory (default: the file's out, or "
+                                                        "results/sweeps/NAME)."),
     retries: int = typer.Option(3, "--retries", help="Reruns of a unit whose worker died."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Print one line per finished unit."),
 ):
     """Run a sweep: finished runs are skipped, interrupted ones resume, failed or corrupt ones are redone."""
-    from .runs import expand_sweep, load_sweep, run_sweep, sweep_table
-    from .runs._sweep_dir import default_sweep_dir
+    from .sweeps import default_sweep_dir, expand_sweep, load_sweep, run_sweep, sweep_table
 
     spec = load_sweep(file)
     target = Path(out) if out else default_sweep_dir(spec)
@@ -172,13 +207,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except WriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # an OS fault outside the atomic writers (a read, a rename): one line, no traceback
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        print(f"error:{where} {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except typer.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
-        print("aborted", file=sys.stderr)
+    except (typer.Abort, KeyboardInterrupt):
+        print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except _CLICK_ERRORS as exc:
         print(f"error: {exc.format_message()}".replace("\n", " "), file=sys.stderr)
@@ -186,10 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
+def entry() -> None:
+    """Console-script entry point."""
     sys.exit(main())
 
 
-def entry() -> None:
-    """Console-script entry point."""
+if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from typing_extensions import Annotated
 
-from ._errors import ConfigError
-from .nets._activations import ACTIVATIONS
-from .nets._node_scaling import SCALING_KINDS
+from ._errors import ConfigError, one_of, within
+from .data import DATASETS
+from .nets import ACTIVATIONS, NETWORKS, PARAMETERIZATIONS, SCALING_KINDS
+from .optim import OPTIMIZERS
 
 __all__ = [
     "RunConfig", "DataConfig", "NetworkConfig", "ScalingConfig", "OptimizerConfig", "TrainingConfig",
@@ -35,55 +37,38 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)  # no NaN/inf anywhere
 
 
+# names are checked against the registries when a config is validated, so registered additions count
+DatasetName = Annotated[str, AfterValidator(one_of(lambda: DATASETS))]
+NetworkKind = Annotated[str, AfterValidator(one_of(lambda: NETWORKS))]
+ActivationName = Annotated[str, AfterValidator(one_of(lambda: ACTIVATIONS))]
+ParameterizationName = Annotated[str, AfterValidator(one_of(lambda: PARAMETERIZATIONS))]
+OptimizerName = Annotated[str, AfterValidator(one_of(lambda: OPTIMIZERS))]
+ScalingKind = Annotated[str, AfterValidator(one_of(lambda: SCALING_KINDS))]
+Gamma = Annotated[float, AfterValidator(within(0, 1))]  # λ_j = γ/m + (1 − γ) λ̃_j
+Alpha = Annotated[float, AfterValidator(within(0, 1, lo_open=True, hi_open=True))]
+
+
 class ScalingConfig(_Strict):
     """lambda_j = gamma/m + (1-gamma) lambda~_j (see :func:`ntklab.node_scaling`)."""
 
-    kind: str = "ntk"
-    gamma: float = 1.0
-    alpha: float = 0.5
+    kind: ScalingKind = "ntk"
+    gamma: Gamma = 1.0
+    alpha: Alpha = 0.5
     zipf_offset: bool = False
     params: dict[str, float] = Field(default_factory=dict)
 
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v):
-        if v not in SCALING_KINDS:
-            raise ValueError(f"got {v!r} (allowed: {', '.join(SCALING_KINDS)})")
-        return v
-
-    @field_validator("gamma")
-    @classmethod
-    def _gamma(cls, v):
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"got {v} (allowed: [0, 1])")
-        return v
-
-    @field_validator("alpha")
-    @classmethod
-    def _alpha(cls, v):
-        if not 0.0 < v < 1.0:
-            raise ValueError(f"got {v} (allowed: (0, 1))")
-        return v
-
 
 class NetworkConfig(_Strict):
-    kind: Literal["shallow", "mlp"] = "shallow"
+    kind: NetworkKind = "shallow"
     width: int = Field(2000, ge=1)
     depth: int = Field(1, ge=1)
-    activation: str = "relu"
+    activation: ActivationName = "relu"
     bias: bool = False
     trainable: list[Literal["W", "u", "b"]] = Field(default_factory=lambda: ["W"])
     weight_std: float = Field(math.sqrt(2.0), ge=0)
     bias_std: float = Field(1.0, ge=0)
-    parameterization: str = "ntk"
+    parameterization: ParameterizationName = "ntk"
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
-
-    @field_validator("activation")
-    @classmethod
-    def _act(cls, v):
-        if v not in ACTIVATIONS:
-            raise ValueError(f"got {v!r} (allowed: {', '.join(ACTIVATIONS)})")
-        return v
 
     @model_validator(mode="after")
     def _bias(self):
@@ -95,12 +80,12 @@ class NetworkConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    name: str = "sphere_sin"
+    name: DatasetName = "sphere_sin"
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class OptimizerConfig(_Strict):
-    name: str = "gd"
+    name: OptimizerName = "gd"
     lr: float = Field(1.0, gt=0)
     momentum: float = Field(0.0, ge=0, lt=1)
     nesterov: bool = False
@@ -148,15 +133,6 @@ class RunConfig(_Strict):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
-
-    @field_validator("optimizer")
-    @classmethod
-    def _opt_known(cls, v):
-        from .dynamics._optimizers import OPTIMIZERS
-
-        if v.name not in OPTIMIZERS:
-            raise ValueError(f"name: got {v.name!r} (allowed: {', '.join(OPTIMIZERS)})")
-        return v
 
 
 def _format_validation_error(err: ValidationError, model: type[BaseModel]) -> ConfigError:

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ntklab.runs import Unit, read_status, run_id, verify_run
+from ntklab.runs import read_status, run_id, verify_run
+from ntklab.sweeps import Unit
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parents[1] / "_children"
 
 
 def _config(kind: str) -> dict:
@@ -60,7 +61,7 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, run_python):
     for i, (kind, point, n, _) in enumerate(CASES):
         cfg = _config(kind)
         out = killed / str(i) / "runs" / _unit(cfg)["id"]
-        procs.append(run_python(HERE / "_kill_child.py", json.dumps(cfg), out, point, n))
+        procs.append(run_python(HERE / "kill_child.py", json.dumps(cfg), out, point, n))
     for (kind, point, n, ck_step), p in zip(CASES, procs):
         _, err = p.communicate(timeout=120)
         assert p.returncode == -9, f"{point}: child was not killed (rc {p.returncode}): {err[-2000:]}"
@@ -74,7 +75,7 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, run_python):
         jobs.append({"unit": unit, "dir": str(killed / str(i))})
     refs = {kind: _unit(_config(kind)) for kind in ("momentum-batch", "adam")}
     jobs += [{"unit": u, "dir": str(ref_dir / kind)} for kind, u in refs.items()]
-    p = run_python(HERE / "_resume_child.py", json.dumps(jobs))
+    p = run_python(HERE / "resume_child.py", json.dumps(jobs))
     out, err = p.communicate(timeout=180)
     assert p.returncode == 0, err[-3000:]
     summaries = json.loads(out.strip().splitlines()[-1])

@@ -1,5 +1,8 @@
 """Approximation by gradient-trained networks (Welper; Gentile & Welper): continuous L2 losses, targets,
-1-d shallow nets trained by GD, spline baselines, rates and diagnostics."""
+1-d shallow nets trained by GD, spline baselines, rates and diagnostics.
+
+May import: layer 1 (``_errors``, ``_fits``, ``_threads``), ``data`` and ``nets``; nothing above.
+"""
 
 from ._quadrature import Quadrature as Quadrature
 from ._quadrature import gauss_legendre as gauss_legendre

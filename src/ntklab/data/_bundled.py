@@ -45,7 +45,7 @@ def digits(*, split_seed: int = PAPER_SPLIT_SEED, standardise_x: bool = False) -
 
 
 @functools.lru_cache(maxsize=4)
-def _mnist1d_arrays(num_samples: int) -> tuple[np.ndarray, np.ndarray]:
+def mnist1d_arrays(num_samples: int) -> tuple[np.ndarray, np.ndarray]:
     import mnist1d.data as md
 
     args = md.get_dataset_args()
@@ -61,7 +61,7 @@ def _mnist1d_arrays(num_samples: int) -> tuple[np.ndarray, np.ndarray]:
 def mnist1d(*, num_samples: int = 5000, split_seed: int = PAPER_SPLIT_SEED, standardise_x: bool = True) -> Dataset:
     if not isinstance(num_samples, int) or num_samples < 50:
         raise ConfigError("data.num_samples", f"got {num_samples!r}", allowed="integers >= 50")
-    x, y = _mnist1d_arrays(num_samples)
+    x, y = mnist1d_arrays(num_samples)
     return paper_split("mnist1d", x, y, task="classification", n_classes=10, seed=split_seed,
                        standardise_x=standardise_x, source="mnist1d make_dataset")
 

@@ -15,10 +15,10 @@ The valid split is the transfer data: it is cut 50 / 50 in order into transfer-t
 Example:
     >>> import numpy as np
     >>> from ntklab.data import paper_split
-    >>> x, y = np.arange(20.0).reshape(10, 2), np.arange(10.0)
+    >>> x, y = np.arange(40.0).reshape(20, 2), np.arange(20.0)
     >>> ds = paper_split("toy", x, y)
     >>> ds.x_train.shape, ds.x_test.shape, ds.extra["transfer"]["x_train"].shape
-    (torch.Size([4, 2]), torch.Size([2, 2]), torch.Size([2, 2]))
+    (torch.Size([8, 2]), torch.Size([4, 2]), torch.Size([4, 2]))
 """
 
 from __future__ import annotations
@@ -54,6 +54,30 @@ def transfer_split(x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
     return {"x_train": t(x[:h]), "y_train": t(y[:h]), "x_test": t(x[h:]), "y_test": t(y[h:])}
 
 
+# The smallest splits a run and its claims can use: the train statistics standardise the data and the probes take
+# lambda_min of the n_train x n_train NTK, which needs more rows than parameters of a line (8 is the floor below
+# which the presets' orderings and slopes are not measurable); the valid split feeds the 50/50 transfer split.
+MIN_TRAIN, MIN_VALID, MIN_TEST = 8, 2, 2
+
+
+def split_sizes(n: int, train: float, valid: float) -> tuple[int, int]:
+    """(n_train, n_valid) of ``n`` rows at fractions (train, valid); the test split is the rest."""
+    return int(train * n), int(valid * n)
+
+
+def _large_enough(n: int, train: float, valid: float) -> bool:
+    n_tr, n_va = split_sizes(n, train, valid)
+    return n_tr >= MIN_TRAIN and n - n_tr - n_va >= MIN_TEST and (valid == 0 or n_va >= MIN_VALID)
+
+
+def minimum_rows(train: float, valid: float) -> int:
+    """The fewest rows that give every split its minimum at these fractions."""
+    n = MIN_TRAIN + MIN_TEST
+    while not _large_enough(n, train, valid):
+        n += 1
+    return n
+
+
 def _check_fractions(fractions) -> tuple[float, float]:
     tr, va = (float(f) for f in fractions)
     if not (0 < tr < 1 and 0 <= va < 1 and tr + va < 1):
@@ -78,9 +102,12 @@ def paper_split(name: str, x, y, *, task: str = "regression", n_classes: int | N
         raise ConfigError("data", f"{where}: inputs contain NaN or infinite values")
     tr, va = _check_fractions(fractions)
     n = len(x)
-    n_tr, n_va = int(tr * n), int(va * n)
-    if n_tr < 1 or n - n_tr - n_va < 1:
-        raise ConfigError("data", f"{where}: {n} rows are too few for the split {tr}/{va}/rest")
+    n_tr, n_va = split_sizes(n, tr, va)
+    if not _large_enough(n, tr, va):
+        raise ConfigError("data", f"{where}: {n} rows are too few for the split {tr:g}/{va:g}/rest "
+                                  f"({n_tr} train, {n_va} valid, {n - n_tr - n_va} test rows; needs at least "
+                                  f"{MIN_TRAIN} train{f', {MIN_VALID} valid' if va > 0 else ''} and {MIN_TEST} "
+                                  f"test rows: at least {minimum_rows(tr, va)} rows)")
     perm = np.random.RandomState(seed).permutation(n)
     x, y = x[perm], y[perm]
     if task == "classification":

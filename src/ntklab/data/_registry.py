@@ -9,22 +9,25 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
-from .._errors import ConfigError, check_choice
+from .._errors import ConfigError
+from .._registry import Registry
 from ._dataset import Dataset
 from ._sphere import sphere_sin
 
 __all__ = ["DATASETS", "load_dataset", "register_dataset"]
 
-DATASETS: dict[str, Callable[..., Dataset]] = {"sphere_sin": sphere_sin}
+DATASETS = Registry("data.name")
+DATASETS.register("sphere_sin", sphere_sin)
 
 
-def register_dataset(name: str, fn: Callable[..., Dataset]) -> None:
-    DATASETS[name] = fn
+def register_dataset(name: str, fn: Callable[..., Dataset] | str) -> None:
+    """Register a source ``fn(**options) -> Dataset`` (or ``"module:attr"`` naming one) as ``data.name``."""
+    DATASETS.register(name, fn)
 
 
 def load_dataset(name: str, **options) -> Dataset:
-    check_choice("data.name", name, tuple(DATASETS))
-    fn = DATASETS[name]
+    """The dataset ``name`` with ``options`` (each option is checked against the source's keyword arguments)."""
+    fn = DATASETS.get(name)
     sig = inspect.signature(fn)
     if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
         known = [k for k, p in sig.parameters.items() if p.kind == p.KEYWORD_ONLY]

@@ -1,5 +1,8 @@
 """Kernels: empirical NTK (closed form and generic), the shallow mean kernel, spectra and drift, and the
-infinite-width NNGP/NTK of deep fully connected networks for any activation (dual activations, Hermite coefficients)."""
+infinite-width NNGP/NTK of deep fully connected networks for any activation (dual activations, Hermite coefficients).
+
+May import: layer 1 (``_errors``, ``_scratch``) and ``nets``; never ``config``, ``dynamics`` or anything above.
+"""
 
 from ._empirical import empirical_ntk as empirical_ntk
 from ._empirical_generic import empirical_ntk_generic as empirical_ntk_generic

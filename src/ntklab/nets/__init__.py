@@ -1,4 +1,8 @@
-"""Networks: node scalings, the node-scaled shallow net, the deep MLP and its parameterisations, activations."""
+"""Networks: node scalings, the node-scaled shallow net, the deep MLP and its parameterisations, activations,
+and the ``NETWORKS`` registry behind ``network.kind``.
+
+May import: layer 1 (``_errors``, ``_registry``) and torch; nothing of ntklab above.
+"""
 
 from ._activations import ACTIVATIONS as ACTIVATIONS
 from ._activations import Activation as Activation
@@ -14,3 +18,4 @@ from ._parameterizations import get_parameterization as get_parameterization
 from ._parameterizations import parameter_groups as parameter_groups
 from ._factory import build_network as build_network
 from ._factory import register_network as register_network
+from ._factory import NETWORKS as NETWORKS

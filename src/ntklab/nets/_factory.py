@@ -10,6 +10,7 @@ from typing import Callable
 import torch
 
 from .._errors import ConfigError, check_choice
+from .._registry import Registry
 from ._mlp import MLP
 from ._node_scaling import node_scaling
 from ._parameterizations import PARAMETERIZATIONS
@@ -17,12 +18,13 @@ from ._shallow import ScaledShallowNet
 
 __all__ = ["build_network", "register_network", "NETWORKS", "scaling_from_config"]
 
-NETWORKS: dict[str, Callable] = {}
+NETWORKS = Registry("network.kind")
 
 
-def register_network(kind: str, builder: Callable) -> None:
-    """``builder(net_cfg, *, d, out_dim, seed, dtype) -> nn.Module``."""
-    NETWORKS[kind] = builder
+def register_network(kind: str, builder: Callable | str) -> None:
+    """Register ``builder(net_cfg, *, d, out_dim, seed, dtype) -> nn.Module`` (or ``"module:attr"`` naming one)
+    under ``network.kind``; the config then accepts ``kind``."""
+    NETWORKS.register(kind, builder)
 
 
 def scaling_from_config(sc, m: int, *, seed: int) -> torch.Tensor:
@@ -59,5 +61,4 @@ register_network("mlp", _mlp)
 
 
 def build_network(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype = torch.float32):
-    check_choice("network.kind", cfg.kind, tuple(NETWORKS))
-    return NETWORKS[cfg.kind](cfg, d=d, out_dim=out_dim, seed=seed, dtype=dtype)
+    return NETWORKS.get(cfg.kind)(cfg, d=d, out_dim=out_dim, seed=seed, dtype=dtype)

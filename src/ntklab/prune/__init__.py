@@ -1,5 +1,8 @@
 """Pruning (Caron et al.): order the hidden nodes by importance sum_k u_kj^2 lambda_j (or displacement, or at
-random) and remove them cumulatively through the network's mask, recording the risk after every 5 % of m."""
+random) and remove them cumulatively through the network's mask, recording the risk after every 5 % of m.
+
+May import: layer 1, ``data``, ``nets`` and ``dynamics`` (its risk); never ``runs`` or anything above.
+"""
 
 from ._curve import evaluate as evaluate
 from ._curve import prune_nodes as prune_nodes

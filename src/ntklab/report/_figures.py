@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..runs._atomic import atomic_write_bytes  # noqa: E402
+from .._io import atomic_write_bytes  # noqa: E402
 
 __all__ = ["band_plot", "save_figure", "PAPER_COLOURS"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runs._atomic import atomic_write_text
+from .._io import atomic_write_text
 
 __all__ = ["html_page", "png_data_uri"]
 
@@ -31,7 +31,7 @@ h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;margin-top:1
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.PASS{background:#c8f0c8;font-weight:bold}td.FAIL{background:#f5c0c0;font-weight:bold}
-td.SKIP{background:#f5ecc0}figure{display:inline-block;margin:.5em;vertical-align:top}
+td.INCONCLUSIVE{background:#f5ecc0;font-weight:bold}td.REPORTED{background:#e4eef8}figure{display:inline-block;margin:.5em;vertical-align:top}
 figure img{max-width:560px;border:1px solid #ddd}figcaption{font-size:.8em;color:#555}
 pre{background:#f7f7f7;padding:.6em;font-size:.8em;overflow-x:auto;max-height:30em}
 """
@@ -51,7 +51,7 @@ def _table(df: pd.DataFrame, table_id: str) -> str:
         cells = []
         for c in df.columns:
             v = r[c]
-            cls = f' class="{v}"' if c == "verdict" and v in ("PASS", "FAIL", "SKIP") else ""
+            cls = f' class="{v}"' if c == "verdict" and v in ("PASS", "FAIL", "INCONCLUSIVE", "REPORTED") else ""
             text = f"{v:.6g}" if isinstance(v, float) else str(v)
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -76,9 +76,10 @@ def _json_block(obj) -> str:
 def html_page(title: str, *, summary: str = "", claims: pd.DataFrame | None = None,
               figures: list[tuple[str, bytes | str | Path]] = (), tables: dict[str, pd.DataFrame] | None = None,
               configs: dict[str, object] | None = None, versions: dict | None = None,
-              path: str | Path | None = None) -> str:
-    """The page as a string (also written atomically to ``path`` when given)."""
-    claim_cols = ["name", "verdict", "measured", "expected"]
+              path: str | Path | None = None, problems: list[str] = ()) -> str:
+    """The page as a string (also written atomically to ``path`` when given); ``problems`` lists diverged or
+    failed runs by name under the claims."""
+    claim_cols = ["name", "verdict", "measured", "support", "expected"]
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
              f"<style>{_STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
     if summary:
@@ -87,8 +88,13 @@ def html_page(title: str, *, summary: str = "", claims: pd.DataFrame | None = No
     if claims is not None and not claims.empty:
         cols = [c for c in claims.columns if c not in ("passed",) and c not in claim_cols] + claim_cols
         parts.append(_table(claims[[c for c in cols if c in claims.columns]], "claims"))
+        from ._claims import summary_line
+
+        parts.append(f'<p id="verdicts">{html.escape(summary_line(claims))}</p>')
     else:
         parts.append('<p id="claims-none"><em>no claims defined</em></p>')
+    if problems:
+        parts.append('<ul id="problems">' + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
     parts += ["<h2>Figures</h2>", _figures(list(figures))]
     for name, df in (tables or {}).items():
         parts += [f"<h2>{html.escape(name)}</h2>", _table(df, f"table-{name}")]

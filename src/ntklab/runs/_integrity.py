@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._store import FINISHED, METRIC_COLUMNS, read_status, run_id
+from ._identity import run_id
+from ._store import FINISHED, METRIC_COLUMNS, read_status
 
 __all__ = ["RESULT_FILES", "file_digests", "verify_run"]
 

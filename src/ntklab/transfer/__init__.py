@@ -1,5 +1,8 @@
 """Transfer (Caron et al.): the top-k nodes' features sqrt(lambda_j) sigma(w_j^T x / sqrt(d)) of a trained
-network, fitted on held-out data by a fresh MLP (the paper) or a closed-form ridge readout."""
+network, fitted on held-out data by a fresh MLP (the paper) or a closed-form ridge readout.
+
+May import: layer 1, ``data``, ``nets``, ``dynamics`` and ``prune`` (its node order); never ``runs`` or above.
+"""
 
 from ._curve import PAPER_MLP as PAPER_MLP
 from ._curve import READOUTS as READOUTS

@@ -1,0 +1,149 @@
+r"""Caron et al. E2/E3 on real data: train the four (alpha, gamma) configurations, then prune and transfer.
+
+A real-data preset trains ``seeds`` runs of each (alpha, gamma) on a registered dataset (full-batch GD on the
+MSE as the paper, or cross-entropy with minibatch SGD), then, for every finished run,
+
+- **prunes** it (:mod:`ntklab.prune`): nodes removed cumulatively through the mask in each order of
+  ``prune_orders`` (``importance`` = the paper's sum_k u_kj^2 lambda_j ascending, ``displacement``, ``random``;
+  ties broken by a random order seeded with the run's seed), train/test risk (accuracy) after every 5 % of m
+  -> ``pruning.parquet``;
+- **transfers** its top-k features (:mod:`ntklab.transfer`) to the transfer split (the valid split cut 50/50),
+  fitted by the paper's MLP (for k in ``mlp_ks``) and by ridge (every k in ``transfer_ks``) -> ``transfer.parquet``.
+
+Both tables are tidy (one value per row) with the run's name, alpha, gamma and seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from pydantic import Field
+
+from ..._errors import check_choice
+from ..._io import write_table
+from ...config import RunConfig
+from ...data import load_dataset
+from ...nets import build_network
+from ...prune import ORDERS, prune_order, pruning_curve
+from ...runs import load_runs, train_many
+from ...transfer import READOUTS, transfer_curves
+from ._common import AsymOptions
+
+__all__ = ["AsymRealOptions", "real_config", "execute_real", "postprocess", "load_trained"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class AsymRealOptions(AsymOptions):
+    dataset: str = "diabetes"
+    data_options: dict = Field(default_factory=dict)
+    ntk_points: int = Field(50, ge=2)
+    loss: str = "mse"
+    batch_size: int | None = Field(None, ge=1)
+    prune_orders: list[str] = Field(default_factory=lambda: list(ORDERS))
+    prune_step: float = Field(0.05, gt=0, le=1)
+    fine_tune_steps: int = Field(0, ge=0)
+    fine_tune_lr: float = Field(1.0, gt=0)
+    transfer_ks: list[int] = Field(default_factory=lambda: list(range(10, 101, 10)))
+    transfer_readouts: list[str] = Field(default_factory=lambda: list(READOUTS))
+    mlp_ks: list[int] | None = None  # None: every k of transfer_ks
+    mlp_hidden: int = Field(64, ge=1)
+    mlp_lr: float = Field(0.1, gt=0)
+    mlp_steps: int = Field(5000, ge=0)
+    ridge: float = Field(1e-3, ge=0)
+    full_claims: bool = False
+
+
+def real_config(o: AsymRealOptions, *, alpha: float, gamma: float, seed: int, name: str) -> RunConfig:
+    kind = "ntk" if gamma == 1.0 else "zipf"
+    return RunConfig(
+        name=name, seed=seed, dtype=o.dtype,
+        data={"name": o.dataset, "options": dict(o.data_options)},
+        network={"kind": "shallow", "width": o.width, "activation": "relu", "trainable": ["W"],
+                 "scaling": {"kind": kind, "gamma": gamma, "alpha": alpha, "zipf_offset": o.zipf_offset}},
+        optimizer={"name": "gd" if o.batch_size is None else "sgd", "lr": o.lr},
+        training={"steps": o.steps, "loss": o.loss, "batch_size": o.batch_size},
+        probes={"every": min(o.every, o.steps), "ntk": True, "ntk_points": o.ntk_points, "top_nodes": 3},
+    )
+
+
+def _check(o: AsymRealOptions) -> None:
+    for by in o.prune_orders:
+        check_choice("prune_orders", by, ORDERS)
+    for r in o.transfer_readouts:
+        check_choice("transfer_readouts", r, READOUTS)
+    check_choice("loss", o.loss, ("mse", "cross_entropy"))
+    check_choice("dtype", o.dtype, tuple(_DTYPES))
+
+
+def execute_real(o: AsymRealOptions, out: Path, progress: bool) -> None:
+    _check(o)
+    data = load_dataset(o.dataset, **o.data_options)  # fail early on a bad file, before any training
+    train_many(real_configs(o), out=out / "runs", progress=progress, desc=o.dataset)
+    postprocess(o, out, data)
+
+
+def real_configs(o: AsymRealOptions) -> list[RunConfig]:
+    """The four (α, γ) configurations × seeds (``runs/``)."""
+    return [real_config(o, alpha=alpha, gamma=gamma, seed=s, name=f"a{alpha:g}-g{gamma:g}-s{s}")
+            for alpha, gamma in o.configs for s in range(o.seeds)]
+
+
+def load_trained(run, data, dtype: torch.dtype):
+    """Rebuild run's network for ``data`` and load its trained state."""
+    from ...config import config_from_dict
+
+    cfg = config_from_dict(run.config)
+    model = build_network(cfg.network, d=data.d, out_dim=data.out_dim, seed=cfg.seed, dtype=dtype)
+    model.load_state_dict(torch.load(run.path / "model.pt", weights_only=True))
+    return model
+
+
+def _run_columns(run) -> dict:
+    sc = run.config["network"]["scaling"]
+    return {"run": run.path.name, "alpha": float(sc["alpha"]), "gamma": float(sc["gamma"]), "seed": run.seed}
+
+
+def postprocess(o: AsymRealOptions, out: Path, data=None) -> None:
+    """Pruning and transfer tables of every finished run under ``out/runs``."""
+    runs = load_runs(out / "runs", real_configs(o))
+    if not runs:
+        return
+    data = data if data is not None else load_dataset(o.dataset, **o.data_options)
+    dtype = _DTYPES[o.dtype]
+    data_t = data.to(dtype)
+    models = {r.path.name: load_trained(r, data, dtype) for r in runs}
+    frames = []
+    for r in runs:
+        model = models[r.path.name]
+        disp = r.arrays.get("node_displacement") if "displacement" in o.prune_orders else None
+        for by in o.prune_orders:
+            order = prune_order(model, by=by, seed=r.seed,
+                                displacement=None if disp is None else torch.as_tensor(disp))
+            c = pruning_curve(model, data_t, order=order, step_fraction=o.prune_step, loss=o.loss,
+                              fine_tune_steps=o.fine_tune_steps, fine_tune_lr=o.fine_tune_lr)
+            frames.append(c.assign(order=by, **_run_columns(r)))
+    write_table(pd.concat(frames, ignore_index=True), out / "pruning.parquet")
+    tdata = data.extra.get("transfer")
+    if tdata is None or not o.transfer_readouts:
+        return
+    write_table(_transfer_table(o, runs, models, tdata, data.task == "classification"), out / "transfer.parquet")
+
+
+def _transfer_table(o: AsymRealOptions, runs, models: dict, tdata: dict, classification: bool) -> pd.DataFrame:
+    cols = {r.path.name: _run_columns(r) for r in runs}
+    seeds = {r.path.name: r.seed for r in runs}  # ties among equal importances: the run's seeded order
+    parts = []
+    if "ridge" in o.transfer_readouts:
+        parts.append(transfer_curves(models, tdata, ks=o.transfer_ks, readouts=("ridge",),
+                                     classification=classification, ridge=o.ridge, order_seed=seeds))
+    if "mlp" in o.transfer_readouts:
+        for k in (o.mlp_ks if o.mlp_ks is not None else o.transfer_ks):  # one batch per k: no padding waste
+            parts.append(transfer_curves(models, tdata, ks=[k], readouts=("mlp",), classification=classification,
+                                         hidden=o.mlp_hidden, lr=o.mlp_lr, steps=o.mlp_steps, seed=0,
+                                         order_seed=seeds))
+    frame = pd.concat(parts, ignore_index=True)
+    extra = pd.DataFrame([cols[m] for m in frame.model]).drop(columns="run")
+    return pd.concat([frame.rename(columns={"model": "run"}), extra], axis=1)

@@ -1,0 +1,65 @@
+"""The real-data presets run from the CLI in their --quick mode and write pruning/transfer tables and claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ntklab.cli import main
+
+
+
+PRUNE_CLAIM = "pruning 90% of nodes"
+TRANSFER_CLAIM = "transfer (mlp readout)"
+
+
+def _check(out, prefix, classification):
+    claims = pd.read_csv(out / "claims.csv")
+    names = " | ".join(claims.name)
+    assert PRUNE_CLAIM in names and TRANSFER_CLAIM in names and "transfer (ridge readout)" in names
+    assert set(claims.verdict) <= {"PASS", "FAIL", "INCONCLUSIVE", "REPORTED"}
+    assert "final max-node displacement increases as γ decreases" in names
+    pr = pd.read_parquet(out / "pruning.parquet")
+    assert set(pr.order) == {"importance", "displacement", "random"} and set(pr.gamma) == {1.0, 0.5, 0.2, 0.0}
+    assert sorted(pr.n_pruned.unique())[:2] == [0, 3] and pr.fraction.max() == 1.0  # every 5 % of m = 60
+    tr = pd.read_parquet(out / "transfer.parquet")
+    assert set(tr.readout) == {"mlp", "ridge"} and set(tr.k) == {10, 20}
+    assert ("test_acc" in set(tr.metric)) == classification
+    for f in ("trainrisk", "ntkmineig", "ntkdiff", "wdiff", "prune_testrisk", "prune_orders", "transfer_testrisk"):
+        assert (out / "figures" / f"{prefix}_{f}.png").exists(), f
+
+
+@pytest.mark.parametrize("preset, prefix, classification", [
+    ("asym-diabetes", "diabetes", False), ("asym-digits", "digits", True), ("asym-mnist1d", "mnist1d", True)])
+def test_quick_preset(tmp_path, preset, prefix, classification):
+    assert main(["run", preset, "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    _check(tmp_path, prefix, classification)
+
+
+def test_uci_preset_on_an_airfoil_file(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(120, 5))
+    y = np.sin(3 * x[:, 0]) + x[:, 1] * x[:, 2]
+    f = tmp_path / "airfoil_self_noise.dat"
+    f.write_text("".join("\t".join(f"{v:.6f}" for v in (*row, t)) + "\n" for row, t in zip(x, y)))
+    out = tmp_path / "out"
+    args = ["run", "asym-uci", "--quick", "--out", str(out), "--no-progress",
+            "--set", f"data_file={f}", "--set", "dataset=airfoil"]
+    assert main(args) == 0
+    _check(out, "airfoil", False)
+    assert main(["report", str(out)]) == 0  # the analysis is redone from the stored directory
+
+
+def test_uci_preset_errors(tmp_path, capsys):
+    assert main(["run", "asym-uci", "--quick", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "data_file: no file given" in capsys.readouterr().err
+    missing = tmp_path / "Concrete_Data.xls"
+    assert main(["run", "asym-uci", "--quick", "--out", str(tmp_path), "--no-progress",
+                 "--set", f"data_file={missing}"]) == 2
+    err = capsys.readouterr().err
+    err = " ".join(err.split())  # rich wraps long lines
+    assert "does not exist" in err and "Concrete_Data.xls" in err and err.startswith("error: data.path: file")
+    assert main(["run", "asym-uci", "--quick", "--out", str(tmp_path), "--no-progress",
+                 "--set", f"data_file={missing}", "--set", "dataset=wine"]) == 2
+    assert "dataset: got 'wine' (allowed: 'concrete'" in " ".join(capsys.readouterr().err.split())
