@@ -59,3 +59,62 @@ def test_run_a_config_file(tmp_path, capsys):
 def test_presets_lists_the_demo(capsys):
     assert main(["presets"]) == 0
     assert "asym-simulated" in capsys.readouterr().out
+
+
+# --- OS faults: one line naming the path and the OS error, a non-zero exit, no traceback ---------------------
+
+def _config_file(tmp_path, steps=4):
+    import yaml
+
+    f = tmp_path / "cfg.yaml"
+    f.write_text(yaml.safe_dump({"network": {"width": 400}, "training": {"steps": steps}, "probes": {"every": 2}}))
+    return f
+
+
+def test_a_full_disk_gives_one_line_and_status_1(tmp_path):
+    """`ulimit -f` (RLIMIT_FSIZE) makes the first large write fail with EFBIG, as a full disk fails with ENOSPC."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+
+    out = tmp_path / "run"
+    p = subprocess.run([sys.executable, "-m", "ntklab", "run", str(_config_file(tmp_path)), "--out", str(out),
+                        "--no-progress"], capture_output=True, text=True, preexec_fn=limit, timeout=120)
+    err = p.stderr.strip()
+    assert p.returncode == 1, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("error: cannot write '") and str(out) in err and "File too large" in err
+
+
+def test_a_read_only_directory_gives_one_line_and_status_1(tmp_path, capsys, monkeypatch):
+    """A directory the process may not write to.  Root writes anywhere, so as root the refusal is injected at
+    the OS call every atomic write makes (mkstemp); otherwise the directory is made read-only for real."""
+    import os
+
+    out = tmp_path / "ro" / "run"
+    out.parent.mkdir()
+    if os.geteuid() == 0:
+        import tempfile
+
+        def refuse(*a, **k):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        monkeypatch.setattr("ntklab._io.tempfile.mkstemp", refuse)
+    else:
+        out.parent.chmod(0o555)
+    try:
+        rc = main(["run", str(_config_file(tmp_path)), "--out", str(out), "--no-progress"])
+    finally:
+        out.parent.chmod(0o755)
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "Permission denied" in err and str(out.parent) in err
+
+
+def test_an_output_path_under_a_file_gives_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    rc = main(["run", str(_config_file(tmp_path)), "--out", str(tmp_path / "file" / "run"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc in (1, 2) and len(err.splitlines()) == 1 and "Traceback" not in err and "file" in err, err

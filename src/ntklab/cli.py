@@ -202,6 +202,8 @@ def sweep(
 def main(argv: list[str] | None = None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False)  # a command's typer.Exit(code) comes back as its return value
+        if rc == 130:  # typer turns a KeyboardInterrupt inside a command into Exit(130)
+            return _interrupted()
         if isinstance(rc, int) and rc:
             return rc
     except ConfigError as exc:
@@ -217,15 +219,21 @@ def main(argv: list[str] | None = None) -> int:
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
         print(f"error:{where} {exc.strerror or exc}", file=sys.stderr)
         return 1
-    except typer.Exit as exc:
+    except typer.Exit as exc:  # typer turns Ctrl-C inside a command into Exit(130)
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            return _interrupted()
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return _interrupted()
     except _CLICK_ERRORS as exc:
         print(f"error: {exc.format_message()}".replace("\n", " "), file=sys.stderr)
         return exc.exit_code
     return 0
+
+
+def _interrupted() -> int:
+    print("interrupted; run the same command again to resume", file=sys.stderr)
+    return 130
 
 
 def entry() -> None:

@@ -118,7 +118,7 @@ def _staging_dir(final: Path, config: dict) -> Path:
             same = check_binding(old, "config.json", config, what="a run") == "same"
         except ConfigError:
             same = False
-        if same and keep is None and (old / "checkpoint.pt").exists():
+        if same and keep is None and ((old / "checkpoint.pt").exists() or verify_run(old) is None):
             keep = old
         else:
             shutil.rmtree(old, ignore_errors=True)
@@ -153,7 +153,11 @@ def _prepare(cfg: RunConfig, final: Path, *, resume: bool, overwrite: bool, log)
             raise
         state = "other"
     if overwrite and state != "free":
-        return _resume_or_start(cfg, _staging_dir(final, config), final, resume=True, log=log)
+        staged = _staging_dir(final, config)
+        if verify_run(staged) is None:  # an earlier overwrite finished but was stopped before the swap
+            replace_dir(staged, final)
+            return _prepare(cfg, final, resume=True, overwrite=False, log=log)
+        return _resume_or_start(cfg, staged, final, resume=True, log=log)
     st = read_status(final).get("status")
     if state == "same" and resume and st in FINISHED and verify_run(final) is None:
         if log is not None:
