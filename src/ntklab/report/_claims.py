@@ -197,6 +197,7 @@ def failing(claims) -> bool:
     return any(v in ("FAIL", "INCONCLUSIVE") for v in verdicts)
 
 
+MAX_PROBLEMS_SHOWN = 10
 _COLOURS = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow", "REPORTED": "cyan"}
 
 
@@ -223,5 +224,10 @@ def render_claims(claims, title: str = "claims", console=None, problems: Sequenc
         table.add_row(*cells)
     console.print(table)
     console.print(summary_line(frame), markup=False, highlight=False)
-    for p in problems:
+    problems = list(problems)
+    for p in problems[:MAX_PROBLEMS_SHOWN]:
         console.print(p, markup=False, highlight=False)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        kinds = sorted({p.split(":", 1)[0] for p in problems[MAX_PROBLEMS_SHOWN:]})
+        console.print(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more runs ({', '.join(kinds)}); every one is "
+                      "listed in the report (ntklab report DIR)", markup=False, highlight=False)
