@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from ntklab.cli import main
 from ntklab.data import digits_on_sphere, digits_split, mnist1d_split
+from ntklab.experiments.conditioning._conditioning_claims import dataset_claims, finite_width_claims
 from ntklab.experiments.conditioning._deep_claims import depth_claims, accuracy_by_depth_claim
+from ntklab.experiments.conditioning.conditioning import ConditioningOptions
 from ntklab.experiments.conditioning.deep_normalized import DeepNormalizedOptions, run_plan
 
 
@@ -19,6 +22,8 @@ def test_conditioning_quick_from_the_cli(tmp_path, capsys):
     assert main(["run", "conditioning", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     claims = pd.read_csv(tmp_path / "claims.csv")
     assert len(claims) >= 8 and set(claims.verdict) <= {"PASS", "FAIL", "INCONCLUSIVE", "REPORTED"}
+    assert (claims.verdict == "INCONCLUSIVE").sum() == 0  # quick mode meets every precondition
+    assert set(claims.support.dropna()) == {"1/1 seeds"}
     for fig in ("conditioning_sphere.png", "conditioning_digits.png", "conditioning_finite_width.png"):
         assert (tmp_path / "figures" / fig).stat().st_size > 1000
     spectra = pd.read_parquet(tmp_path / "spectra.parquet")
@@ -49,6 +54,8 @@ def test_deep_normalized_quick_from_the_cli(tmp_path):
 def test_bad_preset_options_exit_with_status_2(tmp_path, capsys):
     assert main(["run", "conditioning", "--quick", "--set", "activations=[swish]", "--out", str(tmp_path)]) == 2
     assert "activations" in capsys.readouterr().err
+    assert main(["run", "conditioning", "--quick", "--set", "fw_dataset=mnist", "--out", str(tmp_path)]) == 2
+    assert "fw_dataset" in capsys.readouterr().err
     assert main(["run", "deep-normalized", "--quick", "--set", "datasets=[mnist]", "--out", str(tmp_path)]) == 2
     assert main(["run", "deep-normalized", "--quick", "--set", "variants=[]", "--out", str(tmp_path)]) == 2
 
@@ -128,3 +135,70 @@ def test_deep_claims_need_the_variants_depth_and_runs(change, why):
 def test_a_non_finite_final_loss_is_inconclusive():
     frame = _frame({"nrelu": [0.2, math.inf], "relu+bn": [0.2, 0.2], "relu": [1.0, 1.0]})
     assert {c.verdict for c in _depth_claims(frame)} == {"INCONCLUSIVE"}
+
+
+# --- conditioning claims on synthetic tables -------------------------------------------------------------------------
+
+def _spectra(activation, conds, offdiag=None):
+    offdiag = offdiag if offdiag is not None else np.linspace(0.5, 0.95, len(conds))
+    return pd.DataFrame([{"dataset": "s", "activation": activation, "kernel": "nngp", "depth": L + 1, "cond": c,
+                          "offdiag_mean": r, "offdiag_min": r - 0.01} for L, (c, r) in enumerate(zip(conds, offdiag))])
+
+
+def _verdicts(o, nngp, mu=None):
+    mu = pd.Series(mu or {"normalized_relu": 0.27, "centred_gelu": 0.28, "normalized_tanh": 0.07})
+    return {c.name.split(": ", 1)[1]: c for c in dataset_claims(o, nngp, nngp.iloc[:0], mu, "s", [1, 2, 3])}
+
+
+def test_conditioning_claims_declare_their_preconditions():
+    o = ConditioningOptions(max_depth=3, check_depth=3, activations=["relu", "normalized_relu"])
+    nngp = pd.concat([_spectra("normalized_relu", [50.0, 3.0, 1.1]), _spectra("relu", [500.0, 400.0, 450.0])])
+    claims = _verdicts(o, nngp)
+    assert claims["normalised relu: cond(K^(L)) decreases with depth, < 1.2 at L=3"].verdict == "PASS"
+    assert claims["plain relu: cond(K^(L)) > 100 at every depth ≤ 3"].verdict == "PASS"
+    order = claims["depth to reach cond 2 is smaller for larger μ"]
+    assert order.verdict == "INCONCLUSIVE" and "only 1 normalised activations (needs 2)" in order.measured
+    assert claims["normalised relu: cond(Θ^(L)) of the NTK"].verdict == "INCONCLUSIVE"  # no NTK rows given
+    # the depth the claim reads was not computed
+    far = _verdicts(ConditioningOptions(max_depth=3, check_depth=30), nngp)
+    c = far["normalised relu: cond(K^(L)) decreases with depth, < 1.2 at L=30"]
+    assert c.verdict == "INCONCLUSIVE" and "L=30 not computed" in c.measured
+    # a condition number lambda_min <= 0 made infinite, and an activation that was not computed
+    bad = pd.concat([_spectra("normalized_relu", [50.0, 3.0, 1.1]), _spectra("relu", [500.0, math.inf, 450.0])])
+    claims = _verdicts(o, bad[bad.activation == "relu"])
+    assert claims["plain relu: cond(K^(L)) > 100 at every depth ≤ 3"].measured == "cond(K^(L)): 1 of 3 not finite"
+    c = claims["normalised relu: cond(K^(L)) decreases with depth, < 1.2 at L=3"]
+    assert c.verdict == "INCONCLUSIVE" and "normalized_relu was not computed" in c.measured
+
+
+def test_the_depth_order_claim_can_fail_and_needs_a_reached_target():
+    o = ConditioningOptions(max_depth=3, check_depth=3)
+    nngp = pd.concat([_spectra("normalized_relu", [50.0, 3.0, 1.9]), _spectra("centred_gelu", [50.0, 5.0, 2.5]),
+                      _spectra("normalized_tanh", [90.0, 30.0, 9.0])])
+    order = _verdicts(o, nngp)["depth to reach cond 2 is smaller for larger μ"]
+    assert order.verdict == "FAIL"  # centred gelu has the largest mu but never reaches cond 2
+    never = _verdicts(o, nngp.assign(cond=nngp.cond + 10))["depth to reach cond 2 is smaller for larger μ"]
+    assert never.verdict == "INCONCLUSIVE" and "no activation reaches cond 2 by L=3" in never.measured
+
+
+def _finite(errors: dict):
+    """errors: seed -> rel_error per width (64, 256, 1024)."""
+    return pd.DataFrame([{"activation": "relu", "width": m, "seed": s, "depth": 2, "rel_error": e}
+                         for s, per_width in errors.items() for m, e in zip((64, 256, 1024), per_width)])
+
+
+def test_finite_width_claims_are_decided_per_seed():
+    o = ConditioningOptions(fw_activations=["relu"], fw_widths=[64, 256, 1024], fw_seeds=2, fw_depth=2)
+    # seed 1 rises at the widest net: the mean still falls, the claim does not hold for every seed
+    frame = _finite({0: [0.4, 0.2, 0.1], 1: [0.4, 0.1, 0.12]})
+    decreasing, slope, shallow = finite_width_claims(o, frame)
+    assert (decreasing.verdict, decreasing.support) == ("FAIL", "1/2 seeds")
+    assert (slope.verdict, slope.support) == ("PASS", "2/2 seeds") and "per seed: -0.50, -0.43" in slope.measured
+    assert shallow.verdict == "REPORTED"
+    # the seed mean falls like m^-0.75 (inside the band), seed 0 alone like m^-1 (outside it)
+    steep = finite_width_claims(o, _finite({0: [0.8, 0.2, 0.05], 1: [0.4, 0.2, 0.1]}))
+    assert [(c.verdict, c.support) for c in steep[:2]] == [("PASS", "2/2 seeds"), ("FAIL", "1/2 seeds")]
+    assert "per seed: -1.00, -0.50; of the seed mean: -0.75" in steep[1].measured
+    two = finite_width_claims(o, frame[frame.width < 1024])
+    assert two[0].verdict == "PASS" and two[1].verdict == "INCONCLUSIVE" and "only 2 widths (needs 3)" in two[1].measured
+    assert {c.verdict for c in finite_width_claims(o, frame.iloc[:0])} == {"INCONCLUSIVE"}
