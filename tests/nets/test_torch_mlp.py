@@ -16,8 +16,9 @@ from ntklab.nets import ACTIVATIONS, TorchMLP, build_network, has_batch_statisti
 F64 = torch.float64
 
 
-class _NormalizedReLU(torch.nn.Module):
-    """The definition written out here, independently: sqrt(2 pi / (pi - 1)) (relu(z) - 1 / sqrt(2 pi))."""
+class _ReferenceNormalizedReLU(torch.nn.Module):
+    """The reference the library is tested against, written out independently:
+    sigma(z) = sqrt(2 pi / (pi - 1)) (relu(z) - 1 / sqrt(2 pi))."""
 
     def forward(self, z):
         return math.sqrt(2 * math.pi / (math.pi - 1)) * (torch.relu(z) - 1 / math.sqrt(2 * math.pi))
@@ -30,7 +31,7 @@ def _sequential_copy(net: TorchMLP) -> torch.nn.Sequential:
         layers.append(lin)
         if net.norms is not None:
             layers.append(net.norms[i])
-        layers.append(_NormalizedReLU() if net.activation == "normalized_relu" else torch.nn.ReLU())
+        layers.append(_ReferenceNormalizedReLU() if net.activation == "normalized_relu" else torch.nn.ReLU())
     seq = torch.nn.Sequential(*layers, net.readout)
     buf = io.BytesIO()
     torch.save(seq, buf)
@@ -76,7 +77,7 @@ def test_normalised_relu_with_lecun_init_keeps_the_second_moment():
         h = net.hidden_features(x)[-2]
     assert math.isclose(float(h.pow(2).mean()), 1.0, rel_tol=0.25)
     z = torch.linspace(-3, 3, 13)
-    torch.testing.assert_close(ACTIVATIONS["normalized_relu"](z), _NormalizedReLU()(z))
+    torch.testing.assert_close(ACTIVATIONS["normalized_relu"](z), _ReferenceNormalizedReLU()(z))
 
 
 def test_parameter_families():

@@ -40,7 +40,8 @@ def scaling_from_config(sc, m: int, *, seed: int) -> torch.Tensor:
 
 def _no_batch_norm(cfg) -> None:
     if getattr(cfg, "batch_norm", False):
-        raise ConfigError("network.batch_norm", f"{cfg.kind!r} has no BatchNorm layers", allowed="network.kind=torch_mlp")
+        raise ConfigError("network.batch_norm", f"{cfg.kind!r} has no BatchNorm layers",
+                          allowed="network.kind=torch_mlp")
 
 
 def _shallow(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype) -> ScaledShallowNet:

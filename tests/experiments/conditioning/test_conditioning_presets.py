@@ -82,7 +82,7 @@ def test_the_plan_is_the_four_variants_on_the_library():
                                                     else ("relu", math.sqrt(2.0)))
         assert cfg.optimizer.name == "momentum" and cfg.optimizer.momentum == 0.9
         assert cfg.training.loss == "cross_entropy" and cfg.training.batch_size == 128
-        assert cfg.training.steps == 3 * (718 // 128) and cfg.probes.every == cfg.training.steps and cfg.probes.grad_norm
+        assert cfg.training.steps == 3 * (718 // 128) == cfg.probes.every and cfg.probes.grad_norm
 
 
 # --- deep-normalized claims on a synthetic per-run frame -------------------------------------------------------------
@@ -200,5 +200,6 @@ def test_finite_width_claims_are_decided_per_seed():
     assert [(c.verdict, c.support) for c in steep[:2]] == [("PASS", "2/2 seeds"), ("FAIL", "1/2 seeds")]
     assert "per seed: -1.00, -0.50; of the seed mean: -0.75" in steep[1].measured
     two = finite_width_claims(o, frame[frame.width < 1024])
-    assert two[0].verdict == "PASS" and two[1].verdict == "INCONCLUSIVE" and "only 2 widths (needs 3)" in two[1].measured
+    assert two[0].verdict == "PASS" and two[1].verdict == "INCONCLUSIVE"
+    assert "only 2 widths (needs 3)" in two[1].measured
     assert {c.verdict for c in finite_width_claims(o, frame.iloc[:0])} == {"INCONCLUSIVE"}

@@ -80,7 +80,8 @@ def _plain_relu(o, nngp, ds, show) -> list[Claim]:
         claim(f"{ds}: plain relu: cond(K^(L)) > 100 at every depth ≤ {o.max_depth}", lambda: sub.cond.min() > 100,
               lambda: f"min over depths {sub.cond.min():.4g}; {_fmt_depths(sub, show)}", "papers.md: 5.8e3 – 1.3e4",
               requires=[present, all_finite(sub.cond, "cond(K^(L))")]),
-        claim(f"{ds}: plain relu: normalised off-diagonal entries tend to 1 (K → 11ᵀ)", lambda: rising and off_min > 0.9,
+        claim(f"{ds}: plain relu: normalised off-diagonal entries tend to 1 (K → 11ᵀ)",
+              lambda: rising and off_min > 0.9,
               lambda: f"mean ρ_ij: {_fmt_depths(sub, show, 'offdiag_mean')}; min ρ_ij at L={o.max_depth}: "
                       f"{off_min:.4f}; mean rising: {rising}", "mean increasing, min > 0.9 at the deepest L",
               requires=[present, enough(len(sub), 2, "depths"), all_finite(off_mean, "mean ρ_ij")]),
@@ -98,7 +99,8 @@ def _depth_order(o, nngp, mu, ds) -> Claim:
         return all(reach[a] <= reach[b] for a, b in zip(order, order[1:])) and reach[order[0]] < reach[order[-1]]
 
     return claim(f"{ds}: depth to reach cond {o.target_cond:g} is smaller for larger μ", ok,
-                 lambda: "; ".join(f"{a}: μ={mu[a]:.3f}, L={reach[a]:g}" for a in order), "L ∝ 1/μ (Agarwal et al.)",
+                 lambda: "; ".join(f"{a}: μ={mu[a]:.3f}, L={reach[a]:g}" for a in order),
+                 "L ∝ 1/μ (Agarwal et al.)",
                  requires=[enough(len(normed), 2, "normalised activations"),
                            all_finite([mu.get(a, np.nan) for a in normed], "μ"),
                            precondition(any(np.isfinite(v) for v in reach.values()),
