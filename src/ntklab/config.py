@@ -69,6 +69,7 @@ class NetworkConfig(_Strict):
     bias_std: float = Field(1.0, ge=0)
     parameterization: ParameterizationName = "ntk"
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    batch_norm: bool = False  # BatchNorm1d after every hidden linear layer (network.kind=torch_mlp only)
 
     @model_validator(mode="after")
     def _bias(self):
@@ -122,6 +123,7 @@ class ProbeConfig(_Strict):
     ntk_output: int | Literal["mean"] = 0
     top_nodes: int = Field(5, ge=0)
     checkpoint_every: int | None = Field(None, ge=1)
+    grad_norm: bool = False  # ||grad L|| over the trainable parameters on one training batch (see dynamics._probes)
 
 
 class RunConfig(_Strict):

@@ -12,7 +12,10 @@ that writes run directories; a test can pass a list.
 
 Runs that differ only in seed and node scaling are trained together (:class:`StackedModels`).  A run trained
 alone and resumed from a checkpoint ends bitwise identical to an uninterrupted one (CPU, same thread count);
-a stacked group rounds differently from a lone run (last-bit differences, measured ~1e-7).
+a stacked group rounds differently from a lone run (last-bit differences, measured ~1e-7).  Networks with
+BatchNorm (``network.batch_norm``) are always trained alone: their running statistics are buffers the forward
+pass updates, which cannot be stacked.  The network is in train mode for the optimiser's steps (BatchNorm uses
+the batch's statistics) and the probes measure it in eval mode (running statistics), restoring train mode.
 
 A Ctrl-C inside :func:`ntklab._interrupt.graceful_interrupts` is honoured at the next step boundary: every
 live run is checkpointed there and :class:`KeyboardInterrupt` is raised.
@@ -106,8 +109,9 @@ class ListSink:
 
 
 def batch_key(cfg: RunConfig) -> str | None:
-    """Runs with equal keys can be trained as one stacked program (None: train alone)."""
-    if cfg.optimizer.name not in ELEMENTWISE:
+    """Runs with equal keys can be trained as one stacked program (None: train alone: an optimiser that is not
+    elementwise, or a network with BatchNorm, whose running statistics cannot be stacked)."""
+    if cfg.optimizer.name not in ELEMENTWISE or cfg.network.batch_norm:
         return None
     d = cfg.model_dump()
     d.pop("seed"), d.pop("name")

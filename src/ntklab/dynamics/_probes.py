@@ -8,7 +8,14 @@ Every ``probes.every`` steps the training loop calls :meth:`ProbeState.measure`,
 - kernel drift ``drift_fro``, ``drift_fro_rel``, ``drift_spectral``, ``drift_spectral_rel`` of Theta_t - Theta_0;
 - per-node displacement ||w_j(t) - w_j(0)||: ``max_node_displacement`` and ``node_displacement`` (key = j)
   for the ``top_nodes`` nodes of largest lambda; the whole vector is kept for the arrays;
-- ``weight_change_rel`` = ||theta_t - theta_0|| / ||theta_0|| over the trainable parameters.
+- ``weight_change_rel`` = ||theta_t - theta_0|| / ||theta_0|| over the trainable parameters;
+- with ``probes.grad_norm``: ``grad_norm`` = ||grad_theta L(theta_t)|| over the trainable parameters on one batch,
+  the first ``training.batch_size`` training points (all of them under full batch), with the network in the mode
+  it trains in (BatchNorm: that batch's statistics), on a copy so its running statistics stay as they were.
+  Its value at step 0 is the gradient at initialisation (Agarwal et al.'s diagnostic of exploding gradients).
+
+Everything else is measured in eval mode (:func:`eval_mode`; BatchNorm: the running statistics, none updated)
+and each module's train/eval flag is restored afterwards, so a probe leaves the network exactly as it was.
 
 At the end, :meth:`ProbeState.finish` adds the paper's ``argmax_node_displacement`` curve: the trajectory of
 j* = argmax_j ||w_j(T) - w_j(0)||, the node that moved most by the end.
@@ -16,13 +23,16 @@ j* = argmax_j ||w_j(T) - w_j(0)||, the node that moved most by the end.
 
 from __future__ import annotations
 
+import copy
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..kernels import empirical_ntk, kernel_drift, spectrum
 
-__all__ = ["ProbeState", "risk", "node_weights"]
+__all__ = ["ProbeState", "risk", "node_weights", "eval_mode", "gradient_norm"]
 
 
 def node_weights(model: torch.nn.Module) -> torch.Tensor | None:
@@ -40,6 +50,27 @@ def risk(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     if loss == "mse":
         return ((out - y) ** 2).mean()
     return F.cross_entropy(out, y.argmax(-1))
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """``model`` in eval mode inside the block; every module's own train/eval flag is restored after it."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def gradient_norm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -> float:
+    """||grad_theta L(theta)|| over the trainable parameters on (x, y), computed on a copy of ``model`` in its
+    current mode (so that BatchNorm's running statistics, updated by a train-mode forward pass, stay as they were)."""
+    net = copy.deepcopy(model)
+    params = [p for p in net.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(risk(net(x), y, loss), params)
+    return float(torch.sqrt(sum((g.detach().to(torch.float64) ** 2).sum() for g in grads)))
 
 
 def _trainable(model):
@@ -61,7 +92,10 @@ class ProbeState:
         self.w0 = None if w is None else w.clone()
         lam = node_lambdas(model)
         self.top = [] if lam is None else torch.argsort(-lam, stable=True)[: cfg.probes.top_nodes].tolist()
-        self.ntk0 = self._ntk(model) if cfg.probes.ntk else None
+        bs = cfg.training.batch_size or n
+        self.grad_batch = (data.x_train[:bs], data.y_train[:bs])
+        with eval_mode(model):
+            self.ntk0 = self._ntk(model) if cfg.probes.ntk else None
         self.ntk_last = self.ntk0
         self.steps: list[int] = []
         self.disp_history: list[np.ndarray] = []
@@ -74,8 +108,16 @@ class ProbeState:
         return empirical_ntk(model, self.x_ntk, output=out if kdim > 1 else None).to(torch.float64)
 
     def measure(self, model, step: int) -> list[tuple]:
-        rows = []
         loss = self.cfg.training.loss
+        rows = []
+        if self.cfg.probes.grad_norm:
+            rows.append((step, "grad_norm", "", gradient_norm(model, *self.grad_batch, loss)))
+        with eval_mode(model):
+            rows += self._measure_eval(model, step, loss)
+        return rows
+
+    def _measure_eval(self, model, step: int, loss: str) -> list[tuple]:
+        rows = []
         with torch.no_grad():
             for split, x, y in (("train", self.data.x_train, self.data.y_train),
                                 ("test", self.data.x_test, self.data.y_test)):

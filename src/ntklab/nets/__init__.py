@@ -1,5 +1,5 @@
-"""Networks: node scalings, the node-scaled shallow net, the deep MLP and its parameterisations, activations,
-and the ``NETWORKS`` registry behind ``network.kind``.
+"""Networks: node scalings, the node-scaled shallow net, the deep MLP and its parameterisations, the MLP of
+torch layers with optional BatchNorm, activations, and the ``NETWORKS`` registry behind ``network.kind``.
 
 May import: layer 1 (``_errors``, ``_registry``) and torch; nothing of ntklab above.
 """
@@ -12,6 +12,8 @@ from ._node_scaling import node_scaling as node_scaling
 from ._node_scaling import zipf_weights as zipf_weights
 from ._shallow import ScaledShallowNet as ScaledShallowNet
 from ._mlp import MLP as MLP
+from ._torch_mlp import TorchMLP as TorchMLP
+from ._torch_mlp import has_batch_statistics as has_batch_statistics
 from ._parameterizations import PARAMETERIZATIONS as PARAMETERIZATIONS
 from ._parameterizations import abc_table as abc_table
 from ._parameterizations import get_parameterization as get_parameterization

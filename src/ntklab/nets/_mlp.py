@@ -76,6 +76,26 @@ def _check_int(name: str, v) -> int:
     return v
 
 
+def check_mlp_arguments(d, widths, out_dim, *, stds: dict, trainable: Iterable[str], bias: bool) -> tuple:
+    """Validated (widths as a list, trainable families as a tuple) of a deep network's constructor arguments:
+    positive integer sizes, non-negative init scales ``stds`` (name -> value), a non-empty subset of W, u, b that
+    trains something."""
+    widths = [widths] if isinstance(widths, int) and not isinstance(widths, bool) else list(widths)
+    if not widths:
+        raise ConfigError("widths", "no hidden layer", allowed="one or more integers >= 1")
+    _check_int("d", d), _check_int("out_dim", out_dim)
+    for w in widths:
+        _check_int("widths", w)
+    for name, v in stds.items():
+        check_range(name, float(v), 0.0)
+    trainable = tuple(dict.fromkeys(trainable))
+    for t in trainable:
+        check_choice("trainable", t, _FAMILIES)
+    if not trainable or trainable == ("b",) and not bias:
+        raise ConfigError("trainable", "no parameter would train", allowed="a non-empty subset of W, u, b")
+    return widths, trainable
+
+
 def _resolve_lambdas(node_scaling, widths: list[int], seed: int | None) -> list[torch.Tensor]:
     """None | tensor (every layer) | one entry per hidden layer | dict of node_scaling arguments."""
     L = len(widths)
@@ -147,20 +167,10 @@ class MLP(nn.Module):
         dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
-        widths = [widths] if isinstance(widths, int) and not isinstance(widths, bool) else list(widths)
-        if not widths:
-            raise ConfigError("widths", "no hidden layer", allowed="one or more integers >= 1")
-        _check_int("d", d), _check_int("out_dim", out_dim)
-        for w in widths:
-            _check_int("widths", w)
-        for name, v in (("weight_std", weight_std), ("bias_std", bias_std), ("output_std", output_std)):
-            check_range(name, float(v), 0.0)
+        widths, trainable = check_mlp_arguments(
+            d, widths, out_dim, stds={"weight_std": weight_std, "bias_std": bias_std, "output_std": output_std},
+            trainable=trainable, bias=bias)
         check_choice("output_init", output_init, ("gaussian", "rademacher"))
-        trainable = tuple(dict.fromkeys(trainable))
-        for t in trainable:
-            check_choice("trainable", t, _FAMILIES)
-        if not trainable or trainable == ("b",) and not bias:
-            raise ConfigError("trainable", "no parameter would train", allowed="a non-empty subset of W, u, b")
         table = get_parameterization(parameterization)
         self.parameterization, self.activation, self.has_bias = table.name, activation, bias
         self.d, self.widths, self.out_dim, self.trainable = d, tuple(widths), out_dim, trainable

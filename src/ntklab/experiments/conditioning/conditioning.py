@@ -12,7 +12,10 @@ networks of widths 256-4096 give the finite-width K-hat^(L) (:func:`ntklab.kerne
 
 Claims: (1) normalised relu: cond(K^(L)) decreases with depth and is < 1.2 at L = 30; (2) plain relu: cond > 100
 at every depth <= 50 and the normalised off-diagonal entries tend to 1; (3) the depth to reach cond 2 is smaller
-for activations with larger mu; (4) the finite-width kernels approach the analytic one as the width grows.
+for activations with larger mu; (4) the finite-width kernels approach the analytic one as the width grows, like
+m^{-1/2}, for every seed.  Each claim declares its preconditions (the activation and dataset were computed, enough
+depths or widths for an ordering or a slope, finite condition numbers and errors, the depth it reads was computed):
+see :mod:`ntklab.experiments.conditioning._conditioning_claims`.
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from typing_extensions import Annotated
 
-from ..._errors import ConfigError
-from ..._fits import loglog_fit
+from ..._errors import one_of
 from ..._io import write_table
 from ..._threads import torch_threads
 from ...data import digits_on_sphere, sphere_points
@@ -36,8 +38,10 @@ from ...kernels import (
     normalize,
     random_network_nngp,
 )
-from ...report import Claim, claim, reported, save_figure
+from ...report import Claim, save_figure
 from .._registry import ExperimentResult, Preset
+from ._common import names
+from ._conditioning_claims import dataset_claims, depth_to_reach, finite_width_claims
 
 __all__ = ["ConditioningOptions", "CONDITIONING_ACTIVATIONS", "kernel_activation"]
 
@@ -48,7 +52,6 @@ CONDITIONING_ACTIVATIONS = {
     "normalized_tanh": ("normalized_tanh", 1.0),
     "centred_gelu": ("centred_gelu", 1.0),
 }
-NORMALISED = ("normalized_relu", "normalized_tanh", "centred_gelu")
 
 
 def kernel_activation(label: str):
@@ -65,6 +68,9 @@ def _dataset(name: str, o) -> torch.Tensor:
 
 # --- options, execution -------------------------------------------------------------------------------------------
 
+DATASETS = ("sphere", "digits")
+
+
 class ConditioningOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     n: int = Field(200, ge=2)
@@ -72,31 +78,15 @@ class ConditioningOptions(BaseModel):
     max_depth: int = Field(50, ge=2)
     check_depth: int = Field(30, ge=1)  # claim 1: cond(K^(L)) < 1.2 at this depth
     target_cond: float = Field(2.0, gt=1)  # claim 3: the depth to reach this condition number
-    activations: list[str] = Field(default_factory=lambda: list(CONDITIONING_ACTIVATIONS))
-    datasets: list[str] = Field(default_factory=lambda: ["sphere", "digits"])
+    activations: names(CONDITIONING_ACTIVATIONS) = Field(default_factory=lambda: list(CONDITIONING_ACTIVATIONS))
+    datasets: names(DATASETS) = Field(default_factory=lambda: list(DATASETS))
     data_seed: int = 0
-    fw_dataset: str = "sphere"
-    fw_activations: list[str] = Field(default_factory=lambda: ["relu", "normalized_relu"])
-    fw_widths: list[int] = Field(default_factory=lambda: [256, 512, 1024, 2048, 4096])
+    fw_dataset: Annotated[str, AfterValidator(one_of(DATASETS))] = "sphere"
+    fw_activations: names(CONDITIONING_ACTIVATIONS) = Field(default_factory=lambda: ["relu", "normalized_relu"])
+    fw_widths: list[int] = Field(default_factory=lambda: [256, 512, 1024, 2048, 4096], min_length=1)
     fw_seeds: int = Field(2, ge=1)
     fw_depth: int = Field(20, ge=1)
     threads: int = Field(1, ge=0)  # torch intra-op threads (0: torch's default); small blocks gain nothing from more
-
-    @field_validator("activations", "fw_activations")
-    @classmethod
-    def _known_activations(cls, v):
-        for a in v:
-            if a not in CONDITIONING_ACTIVATIONS:
-                raise ConfigError("activations", f"got {a!r}", allowed=", ".join(CONDITIONING_ACTIVATIONS))
-        return v
-
-    @field_validator("datasets")
-    @classmethod
-    def _known_datasets(cls, v):
-        for name in v:
-            if name not in ("sphere", "digits"):
-                raise ConfigError("datasets", f"got {name!r}", allowed="'sphere', 'digits'")
-        return v
 
 
 def _spectral_rows(kernels: torch.Tensor, **labels) -> list[dict]:
@@ -160,16 +150,6 @@ def _finite_width(o: ConditioningOptions, progress: bool) -> pd.DataFrame:
 
 # --- analysis -------------------------------------------------------------------------------------------------------
 
-def _depth_to_reach(sub: pd.DataFrame, target: float) -> float:
-    hit = sub[sub.cond <= target]
-    return float(hit.depth.min()) if len(hit) else float("inf")
-
-
-def _fmt_depths(sub: pd.DataFrame, depths, col="cond") -> str:
-    s = sub.set_index("depth")[col]
-    return ", ".join(f"L={d}: {s[d]:.4g}" for d in depths if d in s.index)
-
-
 def analyse(o: ConditioningOptions, out: Path) -> ExperimentResult:
     spectra = pd.read_parquet(out / "spectra.parquet")
     finite = pd.read_parquet(out / "finite_width.parquet")
@@ -178,75 +158,19 @@ def analyse(o: ConditioningOptions, out: Path) -> ExperimentResult:
     show = [d for d in (1, 2, 5, 10, 20, 30, 50) if d <= o.max_depth]
     claims: list[Claim] = []
     for ds in o.datasets:
-        claims += _dataset_claims(o, nngp[nngp.dataset == ds], mu, ds, show)
         ntk = spectra[(spectra.kernel == "ntk") & (spectra.dataset == ds)]
-        if "normalized_relu" in o.activations:
-            claims.append(reported(f"{ds}: normalised relu: cond(Θ^(L)) of the NTK", _fmt_depths(ntk[ntk.activation == "normalized_relu"], show),
-                                "the NTK version of the result"))
-    claims += _finite_claims(o, finite)
+        claims += dataset_claims(o, nngp[nngp.dataset == ds], ntk, mu, ds, show)
+    claims += finite_width_claims(o, finite)
     table = nngp[nngp.depth.isin(show)].pivot_table(index=["dataset", "activation"], columns="depth",
                                                      values="cond").reset_index()
     table.columns = [str(c) if not isinstance(c, str) else c for c in table.columns]
-    reach = (nngp.groupby(["dataset", "activation"]).apply(lambda s: _depth_to_reach(s, o.target_cond),
+    reach = (nngp.groupby(["dataset", "activation"]).apply(lambda s: depth_to_reach(s, o.target_cond),
                                                            include_groups=False)
              .rename(f"depth_to_cond_{o.target_cond:g}").reset_index())
     reach["mu"] = reach.activation.map(mu)
     figures = _figures(o, spectra, finite, out)
     return ExperimentResult(out=out, claims=claims, figures=figures,
                             tables={"cond_by_depth": table, "depth_to_target": reach})
-
-
-def _dataset_claims(o, nngp, mu, ds, show) -> list[Claim]:
-    claims = []
-    if "normalized_relu" in o.activations:
-        sub = nngp[nngp.activation == "normalized_relu"].sort_values("depth")
-        cond = sub.cond.to_numpy()
-        decreasing = bool(np.all(np.diff(cond) <= 1e-9 * cond[1:]))
-        at = sub.set_index("depth").cond.get(o.check_depth, float("nan"))
-        claims.append(claim(f"{ds}: normalised relu: cond(K^(L)) decreases with depth, < 1.2 at L={o.check_depth}",
-                            decreasing and at < 1.2, f"{_fmt_depths(sub, show)}; monotone: {decreasing}",
-                            "papers.md (sphere): 1989, 380, 33.5, 4.1, 1.11, 1.005 at L=1,2,5,10,20,30"))
-    if "relu" in o.activations:
-        sub = nngp[nngp.activation == "relu"].sort_values("depth")
-        low = float(sub.cond.min())
-        off_mean = sub.offdiag_mean.to_numpy()
-        off_min = float(sub.offdiag_min.iloc[-1])
-        rising = bool(np.all(np.diff(off_mean) > 0))
-        claims.append(claim(f"{ds}: plain relu: cond(K^(L)) > 100 at every depth ≤ {o.max_depth}", low > 100,
-                            f"min over depths {low:.4g}; {_fmt_depths(sub, show)}", "papers.md: 5.8e3 – 1.3e4"))
-        claims.append(claim(f"{ds}: plain relu: normalised off-diagonal entries tend to 1 (K → 11ᵀ)",
-                            rising and off_min > 0.9,
-                            f"mean ρ_ij: {_fmt_depths(sub, show, 'offdiag_mean')}; min ρ_ij at L={o.max_depth}: "
-                            f"{off_min:.4f}; mean rising: {rising}", "mean increasing, min > 0.9 at the deepest L"))
-    normed = [a for a in o.activations if a in NORMALISED]
-    if len(normed) >= 2:
-        reach = {a: _depth_to_reach(nngp[nngp.activation == a], o.target_cond) for a in normed}
-        order = sorted(normed, key=lambda a: -mu[a])
-        ok = all(reach[a] <= reach[b] for a, b in zip(order, order[1:])) and reach[order[0]] < reach[order[-1]]
-        claims.append(claim(f"{ds}: depth to reach cond {o.target_cond:g} is smaller for larger μ", ok,
-                            "; ".join(f"{a}: μ={mu[a]:.3f}, L={reach[a]:g}" for a in order),
-                            "L ∝ 1/μ (Agarwal et al.)"))
-    return claims
-
-
-def _finite_claims(o, finite) -> list[Claim]:
-
-    claims = []
-    for label in o.fw_activations:
-        sub = finite[finite.activation == label]
-        err = sub[sub.depth == o.fw_depth].groupby("width").rel_error.mean()
-        slope = loglog_fit(err.index, err.values).slope
-        shown = ", ".join(f"m={m}: {v:.3g}" for m, v in err.items())
-        claims.append(claim(f"{o.fw_dataset}: {label}: finite-width K̂^(L={o.fw_depth}) → K^(L) as width grows",
-                            bool(np.all(np.diff(err.values) < 0)),
-                            f"‖K̂ − K‖_F/‖K‖_F (mean of {o.fw_seeds} seeds): {shown}", "decreasing in m"))
-        claims.append(claim(f"{o.fw_dataset}: {label}: finite-width error at L={o.fw_depth} falls like m^-1/2",
-                            -0.8 <= slope <= -0.3, f"log-log slope {slope:.2f}", "slope in [−0.8, −0.3]"))
-        shallow = min(5, o.fw_depth)
-        e5 = sub[sub.depth == shallow].groupby("width").rel_error.mean()
-        claims.append(reported(f"{o.fw_dataset}: {label}: finite-width error at L={shallow}", ", ".join(f"m={m}: {v:.3g}" for m, v in e5.items())
-                            + f"; slope {loglog_fit(e5.index, e5.values).slope:.2f}", "slope ≈ −1/2"))
-    return claims
 
 
 def _figures(o, spectra, finite, out: Path) -> list[Path]:
