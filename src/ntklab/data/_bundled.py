@@ -24,7 +24,7 @@ import numpy as np
 
 from .._errors import ConfigError
 from ._dataset import Dataset
-from ._prepare import PAPER_SPLIT_SEED, paper_split
+from ._prepare import PAPER_FRACTIONS, PAPER_SPLIT_SEED, paper_split
 
 __all__ = ["diabetes", "digits", "mnist1d", "friedman"]
 
@@ -36,12 +36,15 @@ def diabetes(*, split_seed: int = PAPER_SPLIT_SEED) -> Dataset:
     return paper_split("diabetes", x, y, seed=split_seed, source="sklearn load_diabetes")
 
 
-def digits(*, split_seed: int = PAPER_SPLIT_SEED, standardise_x: bool = False) -> Dataset:
+def digits(*, split_seed: int = PAPER_SPLIT_SEED, standardise_x: bool = False,
+           fractions: tuple[float, float] = PAPER_FRACTIONS) -> Dataset:
+    """``fractions`` = (train, valid) as :func:`paper_split`; e.g. (0.8, 0) gives the 1437 / 360 train / test
+    split of the deep-network presets."""
     from sklearn.datasets import load_digits
 
     x, y = load_digits(return_X_y=True)
     return paper_split("digits", x / 16.0, y, task="classification", n_classes=10, seed=split_seed,
-                       standardise_x=standardise_x, source="sklearn load_digits")
+                       standardise_x=standardise_x, fractions=fractions, source="sklearn load_digits")
 
 
 @functools.lru_cache(maxsize=4)
@@ -58,12 +61,13 @@ def mnist1d_arrays(num_samples: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def mnist1d(*, num_samples: int = 5000, split_seed: int = PAPER_SPLIT_SEED, standardise_x: bool = True) -> Dataset:
+def mnist1d(*, num_samples: int = 5000, split_seed: int = PAPER_SPLIT_SEED, standardise_x: bool = True,
+            fractions: tuple[float, float] = PAPER_FRACTIONS) -> Dataset:
     if not isinstance(num_samples, int) or num_samples < 50:
         raise ConfigError("data.num_samples", f"got {num_samples!r}", allowed="integers >= 50")
     x, y = mnist1d_arrays(num_samples)
     return paper_split("mnist1d", x, y, task="classification", n_classes=10, seed=split_seed,
-                       standardise_x=standardise_x, source="mnist1d make_dataset")
+                       standardise_x=standardise_x, fractions=fractions, source="mnist1d make_dataset")
 
 
 _FRIEDMAN = ("friedman1", "friedman2", "friedman3")

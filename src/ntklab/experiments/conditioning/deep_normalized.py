@@ -11,8 +11,8 @@ features standardised, in four variants (``network.kind = "torch_mlp"``, :class:
     nrelu+bn   Linear -> BatchNorm1d -> normalised relu
 
 biases 0, readout N(0, 1 / fan_in).  Data: the library's registered ``digits`` (standardised) and ``mnist1d``
-(10,000 samples generated offline) through its standard split (permutation seed 10, 40 / 40 / 20 train / valid /
-test): 718 / 361 digits and 4000 / 2000 mnist1d rows for training / test.  Training (:func:`ntklab.runs.train_many`,
+(10,000 samples generated offline) split 80 / 20 train / test (permutation seed 10): 1437 / 360 digits and 4000 / 1000
+mnist1d rows for training / test.  Training (:func:`ntklab.runs.train_many`,
 one run directory per config under ``runs/``): cross-entropy, SGD with momentum 0.9 (``optimizer.name =
 "momentum"``), lr 0.01, minibatches of 128 (each step draws its own; a BatchNorm run is trained alone), for
 ``epochs`` x floor(n_train / 128) steps, 3 seeds; the same hyper-parameters for every variant (nothing tuned per
@@ -58,8 +58,8 @@ __all__ = ["DeepNormalizedOptions", "VARIANTS", "DATASETS", "network_config", "r
 
 VARIANTS = ("relu", "relu+bn", "nrelu", "nrelu+bn")
 # the library's registered sources and their options (standardised features, as the paper's preparation)
-DATASETS = {"digits": {"name": "digits", "options": {"standardise_x": True}},
-            "mnist1d": {"name": "mnist1d", "options": {"num_samples": 10_000}}}
+DATASETS = {"digits": {"name": "digits", "options": {"standardise_x": True, "fractions": [0.8, 0.0]}},
+            "mnist1d": {"name": "mnist1d", "options": {"num_samples": 5000, "fractions": [0.8, 0.0]}}}
 
 
 class DeepNormalizedOptions(BaseModel):
