@@ -138,6 +138,8 @@ def test_transfer_curves_take_a_dataset_and_its_transfer_split():
     reg = Dataset("toy", ds.x_train, ds.y_train, ds.x_test, ds.y_test, task="regression", extra={"transfer": onehot})
     assert "test_acc" not in set(transfer_curves(nets, reg, ks=[3], readouts=("ridge",)).metric)
     assert "test_acc" in set(transfer_curves(nets, onehot, ks=[3], readouts=("ridge",)).metric)  # a dict: inferred
+    with pytest.raises(ConfigError, match="transfer.models: no models given"):
+        transfer_curves({}, ds, ks=[3])
     with pytest.raises(ConfigError, match="has no transfer split"):
         transfer_curves(nets, Dataset("bare", ds.x_train, ds.y_train, ds.x_test, ds.y_test), ks=[3])
 

@@ -77,6 +77,8 @@ def _check(data: dict, ks, models: dict) -> list[int]:
         if key not in data:
             raise ConfigError("transfer.data", f"missing {key!r}", allowed="x_train, y_train, x_test, y_test")
     ks = [int(k) for k in ks]
+    if not models:
+        raise ConfigError("transfer.models", "no models given", allowed="a mapping name -> trained network")
     m_min = min(int(mod.lambdas.shape[0]) for mod in models.values())
     bad = [k for k in ks if not 1 <= k <= m_min]
     if bad or not ks:
