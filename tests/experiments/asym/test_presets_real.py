@@ -18,7 +18,7 @@ TRANSFER_CLAIM = "transfer (mlp readout)"
 
 
 def _check(out, prefix, classification):
-    claims = pd.read_csv(out / "claims.csv").fillna("")
+    claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
     names = " | ".join(claims.name)
     decided = claims[claims.verdict.isin(["PASS", "FAIL"])]
     assert len(decided) and decided.support.str.fullmatch(r"[0-2]/2 seeds").all()  # decided per seed
@@ -70,7 +70,7 @@ def test_a_diverged_run_is_named_and_leaves_the_other_runs_numbers_unchanged(qui
     pd.testing.assert_frame_equal(after, kept)  # bitwise: a run's transfer numbers do not depend on the others
     assert main(["report", str(out)]) == 0
     assert f"diverged: runs/{bad.path.name} at step 3" in capsys.readouterr().out
-    claims = pd.read_csv(out / "claims.csv").fillna("").set_index("name")
+    claims = pd.read_csv(out / "claims.csv", keep_default_na=False).set_index("name")
     for name, c in claims.iterrows():
         if name.startswith(("pruning 90%", "γ=1: λ_min", "λ_min")):  # γ=0 and γ=1 only, or step 0
             assert c.verdict in ("PASS", "FAIL") and c.support.endswith("/2 seeds"), name

@@ -169,7 +169,7 @@ def test_demo_whose_runs_all_diverge_is_inconclusive_and_names_them(tmp_path, ca
                  "--no-progress"]) == 1
     text = capsys.readouterr().out
     assert "diverged: runs/a0.5-g1-s0" in text and "0 FAIL" in text
-    claims = pd.read_csv(out / "claims.csv").fillna("")
+    claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
     assert len(claims) == 10 and "FAIL" not in set(claims.verdict)
     for _, c in claims.iterrows():
         if c["name"] in LAMBDA_CLAIMS:  # Θ̂_0 is recorded at step 0, before the first (diverging) update

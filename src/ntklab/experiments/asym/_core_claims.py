@@ -21,7 +21,7 @@ import pandas as pd
 
 from ...report import Claim, enough, has_metric, ordered, reported
 from ._common import PaperNumbers, fmt_by_gamma
-from ._verdicts import RunSet, finite_positive, gate, grid_of, last_values, seed_claim
+from ._verdicts import Grid, RunSet, finite_positive, gate, grid_of, last_values, seed_claim
 
 __all__ = ["core_claims"]
 

@@ -133,14 +133,13 @@ def grid_of(values: pd.DataFrame, seeds: Sequence, columns: Sequence, *, what: s
     """The (seed x ``along``) table of ``values`` (columns seed, ``along``, value) over the expected cells; its
     check fails when a cell has no value, or a value that is not finite (or not positive, with ``positive``)."""
     idx = pd.MultiIndex.from_product([list(seeds), list(columns)], names=["seed", along])
-    got = values.drop_duplicates(["seed", along]).set_index(["seed", along]).value if len(values) else None
-    table = (got.reindex(idx) if got is not None else pd.Series(np.nan, index=idx)).unstack(along)
-    table = table.reindex(index=list(seeds), columns=list(columns))
-    present = idx.isin(got.index) if got is not None else np.zeros(len(idx), bool)
-    missing = [_cell(along, s, c) for (s, c), ok in zip(idx, present) if not ok]
+    if not len(idx):
+        return Grid(pd.DataFrame(index=list(seeds), columns=list(columns), dtype=float),
+                    precondition(False, f"{what}: no runs expected"))
+    got = values.drop_duplicates(["seed", along]).set_index(["seed", along]).value
+    table = got.reindex(idx).unstack(along).reindex(index=list(seeds), columns=list(columns))
+    missing = [_cell(along, s, c) for (s, c), ok in zip(idx, idx.isin(got.index)) if not ok]
     n = len(idx)
-    if not n:
-        return Grid(table, precondition(False, f"{what}: no runs expected"))
     if missing:
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         return Grid(table, precondition(False, f"{what}: no value for {len(missing)} of {n} runs ({shown})"))
