@@ -16,17 +16,18 @@ What :func:`fit_mlps` guarantees: problem r's predictions depend only on problem
 and seed) and on the dtype, never on the other problems in the call, their number, their k or their n:
 fitting a problem alone and fitting it among others give bitwise equal results (on one machine and torch
 build; tested).  To that end each problem is trained on its own tensors (fresh, aligned allocations) with
-hand-written gradients of L,
+hand-written gradients of L (h_0 = F, h_1, h_2 the hidden layers, f the output),
 
     delta_3 = 2 (f - Y) / (nK),   delta_l = (delta_{l+1} W_{l+1}^T) * 1[h_l > 0],
     dL/dW_l = h_{l-1}^T delta_l,  dL/db_l = sum_i delta_l,
 
 and under ``threads`` torch threads (default 1), since a BLAS product's summation blocking changes with its
-thread count.  A batched program does not give this: zero-padding problems to a common k changes the
-blocking of h^T delta (M = k), and MKL's batched GEMM picks other kernels than its single GEMM for thin
-shapes (K = 1 outputs, M = k rows), so in float32 a problem's last bits depended on its batch, and 2000 SGD
-steps amplified them to a 0.1 gap in predictions.  Across machines or BLAS builds results still differ in
-the last bits (and, after many steps, more).
+thread count (measured: 1 and 2 threads differ in the last bits).  The former batched program did not give
+this (measured in float32 with torch 2.13 / MKL): zero-padding the problems to a common k changed the bits
+of h_0^T delta_1 (M = k rows), and the batched products (baddbmm over a batch of two or more) gave a
+problem other bits than the same product alone for thin shapes (one output column, M = k rows); SGD
+amplified those last bits to prediction gaps of 0.03 to 0.1 after 2000 steps (diabetes, gamma = 0, k = 10).  Across
+machines or BLAS builds results still differ in the last bits (and, after many steps, by more).
 
 Example:
     >>> import torch
