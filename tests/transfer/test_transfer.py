@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from ntklab import ScaledShallowNet
+import ntklab
+from ntklab import ConfigError, ScaledShallowNet
+from ntklab.data import Dataset
 from ntklab.transfer import MLPProblem, fit_mlps, fit_ridge, predict_ridge, transfer_curves, transfer_features
 
 
@@ -51,7 +54,7 @@ def _sequential_fit(f, y, *, hidden, lr, steps, seed):
         return net(f)
 
 
-def test_batched_mlps_equal_separate_training():
+def test_mlps_against_torch_nn():
     g = torch.Generator().manual_seed(0)
     probs = [MLPProblem(torch.randn(9, k, generator=g, dtype=torch.float64), torch.randn(9, 2, generator=g,
                         dtype=torch.float64), torch.randn(4, k, generator=g, dtype=torch.float64),
@@ -59,7 +62,7 @@ def test_batched_mlps_equal_separate_training():
     out = fit_mlps(probs, hidden=6, lr=0.1, steps=25, seeds=[7, 8, 9], dtype=torch.float64)
     for p, s, (tr, _) in zip(probs, (7, 8, 9), out):
         ref = _sequential_fit(p.f_train, p.y_train, hidden=6, lr=0.1, steps=25, seed=s)
-        # same float64 arithmetic up to summation order (zero-padded inputs contribute exact zeros)
+        # hand-written gradients against autograd: the same float64 arithmetic up to summation order
         torch.testing.assert_close(tr, ref, rtol=1e-10, atol=1e-12)
 
 
@@ -77,3 +80,77 @@ def test_transfer_curves_rows_and_ridge_consistency():
     expect = float(((predict_ridge(beta, f) - data["y_train"]) ** 2).mean())
     got = curve[(curve.readout == "ridge") & (curve.k == 3) & (curve.metric == "train_risk")].value.item()
     assert got == pytest.approx(expect, rel=1e-12)
+
+
+def _problem(g, n, k, K, n_test=None):
+    n_test = n_test or n
+    return MLPProblem(torch.randn(n, k, generator=g), torch.randn(n, K, generator=g),
+                      torch.randn(n_test, k, generator=g), torch.randn(n_test, K, generator=g))
+
+
+def test_a_problem_fitted_alone_equals_it_fitted_among_others():
+    """float32 (the default), one output (the thin shape where MKL's batched GEMM used other kernels): the
+    problem's predictions are bitwise those it gets alone, whatever the others' k, n, number and order."""
+    g = torch.Generator().manual_seed(0)
+    target = _problem(g, 88, 10, 1)
+    others = [_problem(g, 88, 20, 1), _problem(g, 88, 5, 1), _problem(g, 40, 10, 1, n_test=17), _problem(g, 88, 10, 1)]
+    kw = dict(hidden=16, lr=0.1, steps=300)
+    alone = fit_mlps([target], seeds=[5], **kw)[0]
+    for batch, seeds, at in (([target] + others, [5, 6, 7, 8, 9], 0), (others[:2] + [target], [6, 7, 5], 2),
+                             (others + [target], [6, 7, 8, 9, 5], 4)):
+        tr, te = fit_mlps(batch, seeds=seeds, **kw)[at]
+        assert torch.equal(tr, alone[0]) and torch.equal(te, alone[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the default threads=1 trains with one thread whatever the caller's count
+    try:
+        assert torch.equal(fit_mlps([target], seeds=[5], **kw)[0][0], alone[0])
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+
+
+def test_fit_mlps_refuses_mismatched_inputs():
+    g = torch.Generator().manual_seed(0)
+    p = _problem(g, 8, 3, 2)
+    with pytest.raises(ConfigError, match="seeds"):
+        fit_mlps([p], hidden=4, lr=0.1, steps=1, seeds=[1, 2])
+    bad = MLPProblem(p.f_train, p.y_train, p.f_test[:, :2], p.y_test)
+    with pytest.raises(ConfigError, match=r"problems\[0\]"):
+        fit_mlps([bad], hidden=4, lr=0.1, steps=1, seeds=[1])
+
+
+def _nets():
+    lam = ntklab.node_scaling(30, gamma=0.0, alpha=0.5)
+    return {"a": ScaledShallowNet(10, 30, lambdas=lam, seed=0), "b": ScaledShallowNet(10, 30, seed=1)}
+
+
+def test_transfer_curves_take_a_dataset_and_its_transfer_split():
+    ds = ntklab.load_dataset("friedman1", n_samples=100)
+    nets = _nets()
+    kw = dict(ks=[3, 5], hidden=8, steps=20)
+    from_ds = transfer_curves(nets, ds, **kw)
+    from_dict = transfer_curves(nets, ds.extra["transfer"], **kw)
+    pd.testing.assert_frame_equal(from_ds, from_dict)
+    # the Dataset's task decides classification: a regression set with one-hot-looking targets stays regression
+    t = ds.extra["transfer"]
+    onehot = {k: (torch.nn.functional.one_hot(torch.arange(len(v)) % 2, 2).to(torch.float64) if k.startswith("y")
+                  else v) for k, v in t.items()}
+    reg = Dataset("toy", ds.x_train, ds.y_train, ds.x_test, ds.y_test, task="regression", extra={"transfer": onehot})
+    assert "test_acc" not in set(transfer_curves(nets, reg, ks=[3], readouts=("ridge",)).metric)
+    assert "test_acc" in set(transfer_curves(nets, onehot, ks=[3], readouts=("ridge",)).metric)  # a dict: inferred
+    with pytest.raises(ConfigError, match="transfer.models: no models given"):
+        transfer_curves({}, ds, ks=[3])
+    with pytest.raises(ConfigError, match="has no transfer split"):
+        transfer_curves(nets, Dataset("bare", ds.x_train, ds.y_train, ds.x_test, ds.y_test), ks=[3])
+
+
+def test_a_models_rows_do_not_depend_on_the_other_models():
+    ds = ntklab.load_dataset("friedman1", n_samples=100)
+    nets = _nets()
+    kw = dict(ks=[2, 4], hidden=8, steps=200, seed={"a": 1000, "b": 2000})
+    both = transfer_curves({"b": nets["b"], "a": nets["a"]}, ds, **kw)
+    alone = transfer_curves({"a": nets["a"]}, ds, **kw)
+    a = both[both.model == "a"].reset_index(drop=True)
+    assert a.value.tolist() == alone.value.tolist() and len(a) == len(alone) == 2 * 2 * 2  # ks x readouts x risks
+    with pytest.raises(ConfigError, match="no entry for model 'a'"):
+        transfer_curves({"a": nets["a"]}, ds, ks=[2], seed={"b": 1})

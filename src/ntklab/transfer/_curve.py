@@ -6,28 +6,34 @@ top-k nodes by importance I_j = sum_k u_kj^2 lambda_j (ties broken by a seeded r
 
     h_j(x) = sqrt(lambda_j) sigma(w_j^T x / sqrt(d)),   j in top_k,
 
-computed on held-out data (the transfer split: the valid split cut 50/50 into transfer-train and
-transfer-test).  For each k in ``ks`` (the paper: 10, 20, ..., 100) a readout is fitted on transfer-train
-and measured on both halves: ``"mlp"`` (a fresh k-H-H-K MLP by full-batch SGD, as the paper) and
-``"ridge"`` (closed form).  The tidy result has one row per (model, k, readout, metric) with metric in
+computed on held-out data: the transfer split, i.e. the valid split cut 50/50 into transfer-train and
+transfer-test (``Dataset.extra["transfer"]``; :func:`transfer_curves` takes the :class:`~ntklab.data.Dataset`
+itself or that dict).  For each k in ``ks`` (the paper: 10, 20, ..., 100) a readout is fitted on
+transfer-train and measured on both halves: ``"mlp"`` (a fresh k-H-H-K MLP by full-batch SGD, as the paper)
+and ``"ridge"`` (closed form).  The tidy result has one row per (model, k, readout, metric) with metric in
 train_risk, test_risk (MSE, mean over samples and outputs) and, for classification, train_acc, test_acc.
+A model's rows depend on that model alone, not on the other models passed with it (see
+:func:`ntklab.transfer.fit_mlps`).
 
 Example:
     >>> import torch, ntklab
     >>> from ntklab.transfer import transfer_curves
     >>> net = ntklab.ScaledShallowNet(10, 30, lambdas=ntklab.node_scaling(30, gamma=0.0, alpha=0.5), seed=0)
     >>> ds = ntklab.load_dataset("friedman1", n_samples=100)
-    >>> curve = transfer_curves({"net": net}, ds.extra["transfer"], ks=[5, 10], readouts=("ridge",))
+    >>> curve = transfer_curves({"net": net}, ds, ks=[5, 10], readouts=("ridge",))
     >>> sorted(curve.k.unique().tolist())
     [5, 10]
 """
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import pandas as pd
 import torch
 
 from .._errors import ConfigError, check_choice
+from ..data import Dataset
 from ..prune import top_nodes
 from ._readouts import MLPProblem, fit_mlps, fit_ridge, predict_ridge
 
@@ -55,11 +61,24 @@ def _metrics(pred_tr, pred_te, data: dict, classification: bool) -> dict[str, fl
     return out
 
 
+def _split(data) -> tuple[dict, bool | None]:
+    """The transfer data as a dict (from a Dataset: its transfer split) and the task when the Dataset says it."""
+    if isinstance(data, Dataset):
+        split = data.extra.get("transfer")
+        if split is None:
+            raise ConfigError("transfer.data", f"dataset {data.name!r} has no transfer split",
+                              allowed='a Dataset with extra["transfer"], or a dict x_train, y_train, x_test, y_test')
+        return split, data.task == "classification"
+    return data, None
+
+
 def _check(data: dict, ks, models: dict) -> list[int]:
     for key in ("x_train", "y_train", "x_test", "y_test"):
         if key not in data:
             raise ConfigError("transfer.data", f"missing {key!r}", allowed="x_train, y_train, x_test, y_test")
     ks = [int(k) for k in ks]
+    if not models:
+        raise ConfigError("transfer.models", "no models given", allowed="a mapping name -> trained network")
     m_min = min(int(mod.lambdas.shape[0]) for mod in models.values())
     bad = [k for k in ks if not 1 <= k <= m_min]
     if bad or not ks:
@@ -67,24 +86,39 @@ def _check(data: dict, ks, models: dict) -> list[int]:
     return ks
 
 
-def transfer_curves(models: dict, data: dict, *, ks=tuple(range(10, 101, 10)), readouts=READOUTS,
+def _per_model(value: int | Mapping[str, int], name: str, field: str) -> int:
+    if isinstance(value, Mapping):
+        if name not in value:
+            raise ConfigError(f"transfer.{field}", f"no entry for model {name!r}", allowed="one int per model")
+        return int(value[name])
+    return int(value)
+
+
+def transfer_curves(models: dict, data: Dataset | dict, *, ks=tuple(range(10, 101, 10)), readouts=READOUTS,
                     classification: bool | None = None, hidden: int = 64, lr: float = 0.1, steps: int = 5000,
-                    ridge: float = 1e-3, seed: int = 0, order_seed: int | dict = 0) -> pd.DataFrame:
+                    ridge: float = 1e-3, seed: int | Mapping[str, int] = 0,
+                    order_seed: int | Mapping[str, int] = 0) -> pd.DataFrame:
     """Tidy rows (model, k, readout, metric, value) for every model in ``models`` (name -> network).
 
-    MLP r = (model i, k) is initialised with seed ``seed + 1000 * i + k``; all MLPs train as one batch.
+    ``data``: a :class:`~ntklab.data.Dataset` (its transfer split is used, and its task unless
+    ``classification`` is given) or a dict x_train, y_train, x_test, y_test.  The MLP of (model, k) is
+    initialised with seed ``s + k``, s = ``seed`` (an int, or name -> int): it depends on neither the model's
+    position in ``models`` nor the other models, and models given one s start their readouts alike.
     ``order_seed`` (an int, or name -> int) seeds the tie-break of the importance order.
     """
+    data, task_says = _split(data)
     ks = _check(data, ks, models)
     for r in readouts:
         check_choice("transfer.readouts", r, READOUTS)
-    if classification is None:
+    if classification is None and task_says is not None:
+        classification = task_says
+    elif classification is None:  # a dict: one-hot targets mean classification
         y = data["y_train"]
         classification = bool(y.shape[1] > 1 and torch.all((y == 0) | (y == 1)))
     rows, problems, tags = [], [], []
-    for i, (name, model) in enumerate(models.items()):
-        oseed = order_seed[name] if isinstance(order_seed, dict) else order_seed
-        order = top_nodes(model, max(ks), seed=oseed)
+    for name, model in models.items():
+        order = top_nodes(model, max(ks), seed=_per_model(order_seed, name, "order_seed"))
+        mlp_seed = _per_model(seed, name, "seed")
         f_tr_all = transfer_features(model, data["x_train"], order)
         f_te_all = transfer_features(model, data["x_test"], order)
         for k in ks:
@@ -95,7 +129,7 @@ def transfer_curves(models: dict, data: dict, *, ks=tuple(range(10, 101, 10)), r
                 rows += [(name, k, "ridge", mk, v) for mk, v in met.items()]
             if "mlp" in readouts:
                 problems.append(MLPProblem(f_tr, data["y_train"], f_te, data["y_test"]))
-                tags.append((name, k, seed + 1000 * i + k))
+                tags.append((name, k, mlp_seed + k))
     if problems:
         preds = fit_mlps(problems, hidden=hidden, lr=lr, steps=steps, seeds=[t[2] for t in tags])
         for (name, k, _), (p_tr, p_te) in zip(tags, preds):

@@ -9,11 +9,25 @@ orders of magnitude between gamma = 1 and gamma = 0; a relative rho treats them 
 
 MLP (Caron et al.): Linear(k, H) - ReLU - Linear(H, H) - ReLU - Linear(H, K) with PyTorch's default
 initialisation (drawn under ``torch.manual_seed(seed)``, the global generator restored afterwards), trained
-by full-batch SGD on the MSE (mean over samples and outputs) for ``steps`` steps at ``lr``; the paper:
-H = 64, lr 0.1, 5000 steps (regression), H = 128, lr 1.0, 10,000 steps (classification).
-:func:`fit_mlps` trains many such problems at once as one batched program: problem r's inputs are
-zero-padded to the widest k, and a zero input column receives zero gradient, so every problem follows
-exactly the trajectory it would follow alone.
+by full-batch SGD on the MSE L = (1 / nK) sum_{i,c} (f_c(x_i) - y_ic)^2 for ``steps`` steps at ``lr``; the
+paper: H = 64, lr 0.1, 5000 steps (regression), H = 128, lr 1.0, 10,000 steps (classification).
+
+What :func:`fit_mlps` guarantees: problem r's predictions depend only on problem r (its features, targets
+and seed) and on the dtype, never on the other problems in the call, their number, their k or their n:
+fitting a problem alone and fitting it among others give bitwise equal results (on one machine and torch
+build; tested).  To that end each problem is trained on its own tensors (fresh, aligned allocations) with
+hand-written gradients of L (h_0 = F, h_1, h_2 the hidden layers, f the output),
+
+    delta_3 = 2 (f - Y) / (nK),   delta_l = (delta_{l+1} W_{l+1}^T) * 1[h_l > 0],
+    dL/dW_l = h_{l-1}^T delta_l,  dL/db_l = sum_i delta_l,
+
+and under ``threads`` torch threads (default 1), since a BLAS product's summation blocking changes with its
+thread count (measured: 1 and 2 threads differ in the last bits).  The former batched program did not give
+this (measured in float32 with torch 2.13 / MKL): zero-padding the problems to a common k changed the bits
+of h_0^T delta_1 (M = k rows), and the batched products (baddbmm over a batch of two or more) gave a
+problem other bits than the same product alone for thin shapes (one output column, M = k rows); SGD
+amplified those last bits to prediction gaps of 0.03 to 0.1 after 2000 steps (diabetes, gamma = 0, k = 10).  Across
+machines or BLAS builds results still differ in the last bits (and, after many steps, by more).
 
 Example:
     >>> import torch
@@ -29,6 +43,7 @@ from __future__ import annotations
 import torch
 
 from .._errors import ConfigError, check_range
+from .._threads import torch_threads
 
 __all__ = ["fit_ridge", "predict_ridge", "fit_mlps", "MLPProblem"]
 
@@ -64,54 +79,69 @@ class MLPProblem:
 
 
 def _init(k: int, hidden: int, out: int, seed: int) -> list[torch.Tensor]:
+    """[W_1 (k, H), b_1 (H,), W_2, b_2, W_3 (H, K), b_3 (K,)]: torch.nn.Linear's initialisation under ``seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers = [torch.nn.Linear(k, hidden), torch.nn.Linear(hidden, hidden), torch.nn.Linear(hidden, out)]
     return [t.detach().to(torch.float64) for lay in layers for t in (lay.weight.T, lay.bias)]
 
 
-def _forward(p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    h = torch.relu(torch.baddbmm(p[1], x, p[0]))
-    h = torch.relu(torch.baddbmm(p[3], h, p[2]))
-    return torch.baddbmm(p[5], h, p[4])
+def _fresh(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A new contiguous copy (a fresh allocation, so alignment never depends on where ``t`` came from)."""
+    return t.detach().to(dtype=dtype, memory_format=torch.contiguous_format, copy=True)
 
 
-def _pad(fs: list[torch.Tensor], width: int, dtype) -> torch.Tensor:
-    return torch.stack([torch.nn.functional.pad(f.to(dtype), (0, width - f.shape[1])) for f in fs])
+def _forward(p: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    h1 = torch.addmm(p[1], x, p[0]).clamp_(min=0)
+    h2 = torch.addmm(p[3], h1, p[2]).clamp_(min=0)
+    return h1, h2, torch.addmm(p[5], h2, p[4])
 
 
-def fit_mlps(problems: list[MLPProblem], *, hidden: int, lr: float, steps: int, seeds: list[int],
-             dtype: torch.dtype = torch.float32) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Train one fresh MLP per problem (batched); returns (train predictions, test predictions) per problem."""
-    if not problems:
-        return []
+def _sgd_step(p: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, lr: float) -> None:
+    """One full-batch SGD step on the MSE, gradients by hand (see the module docstring)."""
+    h1, h2, f = _forward(p, x)
+    d3 = f.sub_(y).mul_(2.0 / y.numel())
+    d2 = (d3 @ p[4].T).mul_(h2 > 0)
+    d1 = (d2 @ p[2].T).mul_(h1 > 0)
+    grads = (x.T @ d1, d1.sum(0), h1.T @ d2, d2.sum(0), h2.T @ d3, d3.sum(0))
+    for w, g in zip(p, grads):
+        w.sub_(g, alpha=lr)
+
+
+def _fit_one(problem: MLPProblem, *, hidden: int, lr: float, steps: int, seed: int, dtype: torch.dtype
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    p = [_fresh(t, dtype) for t in _init(problem.k, hidden, problem.y_train.shape[1], seed)]
+    x, y = _fresh(problem.f_train, dtype), _fresh(problem.y_train, dtype)
+    for _ in range(steps):
+        _sgd_step(p, x, y, lr)
+    return _forward(p, x)[2].to(torch.float64), _forward(p, _fresh(problem.f_test, dtype))[2].to(torch.float64)
+
+
+def _check(problems: list[MLPProblem], seeds, lr: float, steps) -> None:
     if len(seeds) != len(problems):
-        raise ConfigError("seeds", "one seed per problem")
+        raise ConfigError("seeds", f"got {len(seeds)} seeds for {len(problems)} problems",
+                          allowed="one seed per problem")
     check_range("transfer.lr", float(lr), 0.0, lo_open=True)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ConfigError("transfer.steps", f"got {steps!r}", allowed="integers >= 0")
-    shapes = {(p.f_train.shape[0], p.y_train.shape[1], p.f_test.shape[0]) for p in problems}
-    if len(shapes) != 1:
-        raise ConfigError("problems", "batched transfer problems must share n_train, n_test and the output size")
-    width = max(p.k for p in problems)
-    out = problems[0].y_train.shape[1]
-    inits = [_init(p.k, hidden, out, s) for p, s in zip(problems, seeds)]
-    params = []
-    for i in range(6):
-        ts = [ini[i] for ini in inits]
-        if i == 0:  # first-layer weights (k, H): zero rows for the padded inputs
-            ts = [torch.nn.functional.pad(t, (0, 0, 0, width - t.shape[0])) for t in ts]
-        t = torch.stack(ts).to(dtype)
-        params.append((t[:, None, :] if i % 2 else t).requires_grad_())
-    x = _pad([p.f_train for p in problems], width, dtype)
-    y = torch.stack([p.y_train.to(dtype) for p in problems])
-    opt = torch.optim.SGD(params, lr=lr)
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        # sum over problems of each problem's mean-squared error: the gradients decouple problem by problem
-        ((_forward(params, x) - y) ** 2).mean(dim=(1, 2)).sum().backward()
-        opt.step()
-    with torch.no_grad():
-        tr = _forward(params, x)
-        te = _forward(params, _pad([p.f_test for p in problems], width, dtype))
-    return [(tr[r].to(torch.float64), te[r].to(torch.float64)) for r in range(len(problems))]
+    for r, p in enumerate(problems):
+        n, k = p.f_train.shape
+        n_test, out = p.f_test.shape[0], p.y_train.shape[1]
+        if p.y_train.shape[0] != n or p.f_test.shape[1] != k or tuple(p.y_test.shape) != (n_test, out):
+            raise ConfigError(f"problems[{r}]", "shapes do not match",
+                              allowed="f_train (n, k), y_train (n, K), f_test (n', k), y_test (n', K)")
+
+
+def fit_mlps(problems: list[MLPProblem], *, hidden: int, lr: float, steps: int, seeds: list[int],
+             dtype: torch.dtype = torch.float32, threads: int | None = 1
+             ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Train one fresh MLP per problem; returns (train predictions, test predictions) per problem, float64.
+
+    Problem r (seeded with ``seeds[r]``) gives bitwise the same predictions alone as among any other problems;
+    ``threads`` torch threads while training (None: leave the caller's count, which then enters the bits).
+    """
+    if not problems:
+        return []
+    _check(problems, seeds, lr, steps)
+    with torch_threads(threads):
+        return [_fit_one(p, hidden=hidden, lr=lr, steps=steps, seed=s, dtype=dtype) for p, s in zip(problems, seeds)]

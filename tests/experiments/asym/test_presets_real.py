@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from ntklab.cli import main
-
-
+from ntklab.experiments import get_preset, resolve_options
+from ntklab.experiments.asym._real_data import postprocess
+from ntklab.runs import load_runs, set_status
 
 PRUNE_CLAIM = "pruning 90% of nodes"
 TRANSFER_CLAIM = "transfer (mlp readout)"
 
 
 def _check(out, prefix, classification):
-    claims = pd.read_csv(out / "claims.csv")
+    claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
     names = " | ".join(claims.name)
+    decided = claims[claims.verdict.isin(["PASS", "FAIL"])]
+    assert len(decided) and decided.support.str.fullmatch(r"[0-2]/2 seeds").all()  # decided per seed
     assert PRUNE_CLAIM in names and TRANSFER_CLAIM in names and "transfer (ridge readout)" in names
     assert set(claims.verdict) <= {"PASS", "FAIL", "INCONCLUSIVE", "REPORTED"}
     assert "final max-node displacement increases as γ decreases" in names
@@ -30,11 +35,47 @@ def _check(out, prefix, classification):
         assert (out / "figures" / f"{prefix}_{f}.png").exists(), f
 
 
+@pytest.fixture(scope="module")
+def quick_store(tmp_path_factory):
+    """preset -> the directory of its --quick run (each preset run once per module)."""
+    stores = {}
+
+    def get(preset):
+        if preset not in stores:
+            out = tmp_path_factory.mktemp(preset)
+            assert main(["run", preset, "--quick", "--out", str(out), "--no-progress"]) == 0
+            stores[preset] = out
+        return stores[preset]
+
+    return get
+
+
 @pytest.mark.parametrize("preset, prefix, classification", [
     ("asym-diabetes", "diabetes", False), ("asym-digits", "digits", True), ("asym-mnist1d", "mnist1d", True)])
-def test_quick_preset(tmp_path, preset, prefix, classification):
-    assert main(["run", preset, "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
-    _check(tmp_path, prefix, classification)
+def test_quick_preset(quick_store, preset, prefix, classification):
+    _check(quick_store(preset), prefix, classification)
+
+
+def test_a_diverged_run_is_named_and_leaves_the_other_runs_numbers_unchanged(quick_store, tmp_path, capsys):
+    out = tmp_path / "diabetes"
+    shutil.copytree(quick_store("asym-diabetes"), out)
+    before = pd.read_parquet(out / "transfer.parquet")
+    bad = next(r for r in load_runs(out / "runs") if r.name == "a0.7-g0.5-s0")
+    set_status(bad.path, "diverged", step=3, loss=1e30)
+    opts = resolve_options(get_preset("asym-diabetes"), quick=True)
+    postprocess(opts, out)  # the tables again, without the diverged run
+    after = pd.read_parquet(out / "transfer.parquet")
+    assert bad.path.name not in set(after.run) and len(after) == len(before) * 7 // 8
+    kept = before[before.run != bad.path.name].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, kept)  # bitwise: a run's transfer numbers do not depend on the others
+    assert main(["report", str(out)]) == 0
+    assert f"diverged: runs/{bad.path.name} at step 3" in capsys.readouterr().out
+    claims = pd.read_csv(out / "claims.csv", keep_default_na=False).set_index("name")
+    for name, c in claims.iterrows():
+        if name.startswith(("pruning 90%", "γ=1: λ_min", "λ_min")):  # γ=0 and γ=1 only, or step 0
+            assert c.verdict in ("PASS", "FAIL") and c.support.endswith("/2 seeds"), name
+        else:  # every other claim compares all four configurations, so it needs the diverged run
+            assert c.verdict == "INCONCLUSIVE" and c.measured == "1 runs diverged or unfinished (a0.7-g0.5-s0)", name
 
 
 def test_uci_preset_on_an_airfoil_file(tmp_path):

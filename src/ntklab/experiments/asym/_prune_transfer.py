@@ -1,12 +1,17 @@
-r"""Claims and figures of the pruning and transfer tables (Caron et al. E2/E3).
+r"""Claims and figures of the pruning and transfer tables (Caron et al. E2/E3), decided per seed.
 
 Claims:
 
 - prunability: at 90 % of the nodes pruned (importance order, the paper's), the test risk of gamma = 0 has
   risen less, relative to its unpruned value, than that of gamma = 1: rise = risk(90 %) / risk(0) - 1,
-  averaged over seeds;
-- transfer: with 10 transferred features every gamma < 1 configuration reaches a lower transfer-test risk
-  (regression) or a higher transfer-test accuracy (classification) than gamma = 1, for each readout.
+  compared within each seed;
+- transfer: with 10 transferred features (or the smallest k computed) every gamma < 1 configuration reaches
+  a lower transfer-test risk (regression) or a higher transfer-test accuracy (classification) than gamma = 1
+  of the same seed, for each readout.
+
+Each holds iff it holds in every seed ("k/n seeds"); "measured" gives means over seeds.  Preconditions: the
+runs compared are all there and finished (not diverged), the table was written and holds a finite value for
+every one of them.  Only rows of finished runs are read.
 """
 
 from __future__ import annotations
@@ -15,67 +20,107 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...report import Claim, band_plot, claim, save_figure
+from ...report import Claim, band_plot, enough, precondition, save_figure
 from ._common import config_label, fmt_by_gamma
+from ._verdicts import RunSet, grid_of, seed_claim
 
-__all__ = ["pruning_claims", "transfer_claims", "pruning_figures", "transfer_figures", "relative_rise"]
+__all__ = ["pruning_claims", "transfer_claims", "pruning_figures", "transfer_figures", "relative_rise",
+           "usable_rows"]
 
 
 def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(label=[config_label(a, g) for a, g in zip(frame.alpha, frame.gamma)])
 
 
+_TABLE_COLUMNS = ["run", "alpha", "gamma", "seed", "order", "n_pruned", "fraction", "readout", "k", "metric",
+                  "value"]
+
+
+def usable_rows(table: pd.DataFrame | None, rs: RunSet) -> pd.DataFrame:
+    """The rows of ``table`` (a tidy table with a ``run`` column, the run directory's name) of finished runs."""
+    if table is None:
+        return pd.DataFrame({c: pd.Series(dtype=float if c in ("value", "fraction") else object)
+                             for c in _TABLE_COLUMNS})
+    return table[table.run.isin({r.path.name for r in rs.done})]
+
+
+def _nearest(sub: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """Per run, the row whose pruned fraction is nearest ``fraction``."""
+    return sub.loc[(sub.fraction - fraction).abs().groupby(sub.run).idxmin()]
+
+
 def relative_rise(pr: pd.DataFrame, fraction: float = 0.9, metric: str = "test_risk",
-                  order: str = "importance") -> pd.Series:
-    """Mean over seeds of value(fraction pruned) / value(unpruned) - 1, by gamma (descending)."""
+                  order: str = "importance") -> pd.DataFrame:
+    """One row per run (run, seed, gamma, value): value(fraction pruned) / value(unpruned) - 1."""
     sub = pr[(pr.order == order) & (pr.metric == metric)]
-    base = sub[sub.n_pruned == 0].set_index("run").value
-    near = sub.loc[(sub.fraction - fraction).abs().groupby(sub.run).idxmin()]
-    at = near.set_index("run")
-    rise = at.value / base.loc[at.index] - 1
-    return rise.groupby(at.gamma).mean().sort_index(ascending=False)
+    base = sub[sub.n_pruned == 0].drop_duplicates("run").set_index("run").value
+    at = _nearest(sub, fraction)
+    at = at[at.run.isin(base.index)]
+    return at.assign(value=at.value.to_numpy() / base.loc[at.run].to_numpy() - 1)[["run", "seed", "gamma", "value"]]
 
 
-def _value_at(pr: pd.DataFrame, fraction: float, metric: str, order: str = "importance") -> pd.Series:
-    sub = pr[(pr.order == order) & (pr.metric == metric)]
-    near = sub.loc[(sub.fraction - fraction).abs().groupby(sub.run).idxmin()]
-    return near.groupby("gamma").value.mean().sort_index(ascending=False)
+def _mean_by_gamma(values: pd.DataFrame) -> pd.Series:
+    return values.groupby("gamma").value.mean().sort_index(ascending=False)
 
 
-def pruning_claims(pr: pd.DataFrame, *, expected: str, classification: bool) -> tuple[list[Claim], pd.DataFrame]:
-    rise = relative_rise(pr)
-    r0, r90 = _value_at(pr, 0.0, "test_risk"), _value_at(pr, 0.9, "test_risk")
-    text = f"test risk unpruned {fmt_by_gamma(r0)} → at 90% {fmt_by_gamma(r90)}; relative rise {fmt_by_gamma(rise)}"
-    if classification:
-        text += f"; test acc at 90% {fmt_by_gamma(_value_at(pr, 0.9, 'test_acc'))}"
-    ok = None if not {0.0, 1.0} <= set(rise.index) else bool(rise[0.0] < rise[1.0])
-    summary = pd.DataFrame({"test_risk_unpruned": r0, "test_risk_90pct": r90, "relative_rise_90pct": rise})
+def _pruning_summary(pr: pd.DataFrame) -> pd.DataFrame:
+    risk = pr[(pr.order == "importance") & (pr.metric == "test_risk")]
+    cols = {"test_risk_unpruned": _mean_by_gamma(risk[risk.n_pruned == 0]),
+            "test_risk_90pct": _mean_by_gamma(_nearest(risk, 0.9)),
+            "relative_rise_90pct": _mean_by_gamma(relative_rise(pr))}
     for by in sorted(set(pr.order) - {"importance"}):
-        summary[f"relative_rise_90pct_{by}"] = relative_rise(pr, order=by)
-    c = claim("pruning 90% of nodes (smallest λ first): test risk of γ=0 rises less than that of γ=1",
-              ok, text, expected)
+        cols[f"relative_rise_90pct_{by}"] = _mean_by_gamma(relative_rise(pr, order=by))
+    return pd.DataFrame(cols).rename_axis("gamma")
+
+
+def pruning_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, classification: bool
+                   ) -> tuple[list[Claim], pd.DataFrame]:
+    pr = usable_rows(table, rs)
+    summary = _pruning_summary(pr)
+    rise = grid_of(relative_rise(pr), rs.seeds, [1.0, 0.0], what="relative rise of the test risk at 90%")
+
+    def measured() -> str:
+        text = (f"test risk unpruned {fmt_by_gamma(summary.test_risk_unpruned)} → at 90% "
+                f"{fmt_by_gamma(summary.test_risk_90pct)}; relative rise {fmt_by_gamma(summary.relative_rise_90pct)}")
+        if classification:
+            acc = pr[(pr.order == "importance") & (pr.metric == "test_acc")]
+            text += f"; test acc at 90% {fmt_by_gamma(_mean_by_gamma(_nearest(acc, 0.9)))}"
+        return text
+
+    ends = rs.where(lambda a, g, m: g in (0.0, 1.0))
+    requires = [precondition({0.0, 1.0} <= set(rs.gammas), "needs the configurations γ=0 and γ=1"),
+                ends.usable("γ=0 and γ=1 runs"), precondition(table is not None, "no pruning table (pruning.parquet)"),
+                rise.check]
+    c = seed_claim("pruning 90% of nodes (smallest λ first): test risk of γ=0 rises less than that of γ=1",
+                   requires, lambda: [r[0.0] < r[1.0] for r in rise.rows()], measured, expected)
     return [c], summary.reset_index()
 
 
-def transfer_claims(tr: pd.DataFrame, *, expected: str, classification: bool, k: int = 10
+def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, classification: bool,
+                    ks: dict[str, list[int]], k: int = 10, missing: str = "no transfer table (transfer.parquet)"
                     ) -> tuple[list[Claim], pd.DataFrame]:
+    """One claim per readout in ``ks`` (readout -> the ks it was fitted at), at ``k`` features (or the
+    smallest k computed); ``missing`` says why there is no table."""
     metric = "test_acc" if classification else "test_risk"
     better = "higher accuracy" if classification else "lower risk"
+    tr = usable_rows(table, rs)
+    others = [g for g in rs.gammas if g < 1.0]
     claims, rows = [], []
-    for readout in sorted(set(tr.readout)):
-        sub = tr[(tr.readout == readout) & (tr.metric == metric)]
-        ks = sorted(set(sub.k))
-        kk = k if k in ks else ks[0]
-        v = sub[sub.k == kk].groupby("gamma").value.mean().sort_index(ascending=False)
-        rows += [{"readout": readout, "k": kk, "gamma": g, metric: x} for g, x in v.items()]
-        if 1.0 not in v.index or len(v) < 2:
-            ok = None
-        else:
-            others = v[v.index < 1.0]
-            ok = bool((others > v[1.0]).all()) if classification else bool((others < v[1.0]).all())
-        claims.append(claim(f"transfer ({readout} readout), {kk} features: every γ<1 has {better} than γ=1",
-                            ok, f"transfer-test {metric.split('_')[1]}: {fmt_by_gamma(v)}", expected))
-    return claims, pd.DataFrame(rows)
+    for readout in sorted(ks):
+        kk = k if k in ks[readout] else min(ks[readout])
+        sel = tr[(tr.readout == readout) & (tr.metric == metric) & (tr.k == kk)]
+        v = grid_of(sel, rs.seeds, rs.gammas, what=f"transfer-test {metric.split('_')[1]} ({readout}, k={kk})")
+        rows += [{"readout": readout, "k": kk, "gamma": g, metric: x} for g, x in v.mean().items()]
+        beats = (lambda r: bool((r[others] > r[1.0]).all())) if classification else \
+            (lambda r: bool((r[others] < r[1.0]).all()))
+        requires = [precondition(1.0 in rs.gammas, "needs the configuration γ=1"),
+                    enough(len(others), 1, "configurations with γ < 1"), rs.usable(),
+                    precondition(table is not None, missing), v.check]
+        claims.append(seed_claim(f"transfer ({readout} readout), {kk} features: every γ<1 has {better} than γ=1",
+                                 requires, lambda v=v, beats=beats: [beats(r) for r in v.rows()],
+                                 lambda v=v: f"transfer-test {metric.split('_')[1]}: {fmt_by_gamma(v.mean())}",
+                                 expected))
+    return claims, pd.DataFrame(rows, columns=["readout", "k", "gamma", metric])
 
 
 def pruning_figures(pr: pd.DataFrame, out: Path, order: list[str], *, prefix: str) -> list[Path]:
@@ -84,6 +129,8 @@ def pruning_figures(pr: pd.DataFrame, out: Path, order: list[str], *, prefix: st
     pr = _labelled(pr)
     paths = []
     metrics = [m for m in ("test_risk", "train_risk", "test_acc", "train_acc") if (pr.metric == m).any()]
+    if not metrics:
+        return paths
     for metric in metrics:
         sub = pr[(pr.order == "importance") & (pr.metric == metric)]
         ax = band_plot(sub, x="n_pruned", order=order, logy=metric.endswith("risk"), xlabel="nodes pruned",

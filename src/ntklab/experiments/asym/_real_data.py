@@ -1,14 +1,16 @@
 r"""Caron et al. E2/E3 on real data: train the four (alpha, gamma) configurations, then prune and transfer.
 
 A real-data preset trains ``seeds`` runs of each (alpha, gamma) on a registered dataset (full-batch GD on the
-MSE as the paper, or cross-entropy with minibatch SGD), then, for every finished run,
+MSE as the paper, or cross-entropy with minibatch SGD), then, for every run that finished (diverged and failed runs are left out: their claims are INCONCLUSIVE),
 
 - **prunes** it (:mod:`ntklab.prune`): nodes removed cumulatively through the mask in each order of
   ``prune_orders`` (``importance`` = the paper's sum_k u_kj^2 lambda_j ascending, ``displacement``, ``random``;
   ties broken by a random order seeded with the run's seed), train/test risk (accuracy) after every 5 % of m
   -> ``pruning.parquet``;
 - **transfers** its top-k features (:mod:`ntklab.transfer`) to the transfer split (the valid split cut 50/50),
-  fitted by the paper's MLP (for k in ``mlp_ks``) and by ridge (every k in ``transfer_ks``) -> ``transfer.parquet``.
+  fitted by the paper's MLP (for k in ``mlp_ks``) and by ridge (every k in ``transfer_ks``) -> ``transfer.parquet``;
+  the MLP of run (seed s) at k is initialised with seed 1000 s + k, so every gamma of one seed starts its
+  readout from the same weights and a run's numbers do not depend on the other runs.
 
 Both tables are tidy (one value per row) with the run's name, alpha, gamma and seed.
 """
@@ -19,9 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from typing_extensions import Annotated
 
-from ..._errors import check_choice
+from ..._errors import one_of
 from ..._io import write_table
 from ...config import RunConfig
 from ...data import load_dataset
@@ -31,23 +34,27 @@ from ...runs import load_runs, train_many
 from ...transfer import READOUTS, transfer_curves
 from ._common import AsymOptions
 
-__all__ = ["AsymRealOptions", "real_config", "execute_real", "postprocess", "load_trained"]
+__all__ = ["AsymRealOptions", "real_config", "real_configs", "execute_real", "postprocess", "load_trained",
+           "transfer_ks"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+LOSSES = ("mse", "cross_entropy")
 
 
 class AsymRealOptions(AsymOptions):
     dataset: str = "diabetes"
     data_options: dict = Field(default_factory=dict)
     ntk_points: int = Field(50, ge=2)
-    loss: str = "mse"
+    loss: Annotated[str, AfterValidator(one_of(LOSSES))] = "mse"
     batch_size: int | None = Field(None, ge=1)
-    prune_orders: list[str] = Field(default_factory=lambda: list(ORDERS))
+    prune_orders: Annotated[list[str], AfterValidator(one_of(ORDERS, each=True))] = Field(
+        default_factory=lambda: list(ORDERS))
     prune_step: float = Field(0.05, gt=0, le=1)
     fine_tune_steps: int = Field(0, ge=0)
     fine_tune_lr: float = Field(1.0, gt=0)
     transfer_ks: list[int] = Field(default_factory=lambda: list(range(10, 101, 10)))
-    transfer_readouts: list[str] = Field(default_factory=lambda: list(READOUTS))
+    transfer_readouts: Annotated[list[str], AfterValidator(one_of(READOUTS, each=True))] = Field(
+        default_factory=lambda: list(READOUTS))
     mlp_ks: list[int] | None = None  # None: every k of transfer_ks
     mlp_hidden: int = Field(64, ge=1)
     mlp_lr: float = Field(0.1, gt=0)
@@ -69,17 +76,7 @@ def real_config(o: AsymRealOptions, *, alpha: float, gamma: float, seed: int, na
     )
 
 
-def _check(o: AsymRealOptions) -> None:
-    for by in o.prune_orders:
-        check_choice("prune_orders", by, ORDERS)
-    for r in o.transfer_readouts:
-        check_choice("transfer_readouts", r, READOUTS)
-    check_choice("loss", o.loss, ("mse", "cross_entropy"))
-    check_choice("dtype", o.dtype, tuple(_DTYPES))
-
-
 def execute_real(o: AsymRealOptions, out: Path, progress: bool) -> None:
-    _check(o)
     data = load_dataset(o.dataset, **o.data_options)  # fail early on a bad file, before any training
     train_many(real_configs(o), out=out / "runs", progress=progress, desc=o.dataset)
     postprocess(o, out, data)
@@ -106,9 +103,15 @@ def _run_columns(run) -> dict:
     return {"run": run.path.name, "alpha": float(sc["alpha"]), "gamma": float(sc["gamma"]), "seed": run.seed}
 
 
+def transfer_ks(o: AsymRealOptions) -> dict[str, list[int]]:
+    """readout -> the ks it is fitted at (the MLP: ``mlp_ks``, or every k of ``transfer_ks``)."""
+    mlp = o.mlp_ks if o.mlp_ks is not None else o.transfer_ks
+    return {r: list(mlp if r == "mlp" else o.transfer_ks) for r in o.transfer_readouts}
+
+
 def postprocess(o: AsymRealOptions, out: Path, data=None) -> None:
-    """Pruning and transfer tables of every finished run under ``out/runs``."""
-    runs = load_runs(out / "runs", real_configs(o))
+    """Pruning and transfer tables of every run under ``out/runs`` that finished without diverging."""
+    runs = [r for r in load_runs(out / "runs", real_configs(o), finished_only=False) if r.status == "done"]
     if not runs:
         return
     data = data if data is not None else load_dataset(o.dataset, **o.data_options)
@@ -135,15 +138,11 @@ def postprocess(o: AsymRealOptions, out: Path, data=None) -> None:
 def _transfer_table(o: AsymRealOptions, runs, models: dict, tdata: dict, classification: bool) -> pd.DataFrame:
     cols = {r.path.name: _run_columns(r) for r in runs}
     seeds = {r.path.name: r.seed for r in runs}  # ties among equal importances: the run's seeded order
-    parts = []
-    if "ridge" in o.transfer_readouts:
-        parts.append(transfer_curves(models, tdata, ks=o.transfer_ks, readouts=("ridge",),
-                                     classification=classification, ridge=o.ridge, order_seed=seeds))
-    if "mlp" in o.transfer_readouts:
-        for k in (o.mlp_ks if o.mlp_ks is not None else o.transfer_ks):  # one batch per k: no padding waste
-            parts.append(transfer_curves(models, tdata, ks=[k], readouts=("mlp",), classification=classification,
-                                         hidden=o.mlp_hidden, lr=o.mlp_lr, steps=o.mlp_steps, seed=0,
-                                         order_seed=seeds))
+    mlp_seeds = {r.path.name: 1000 * r.seed for r in runs}  # every gamma of a seed: the same readout init
+    parts = [transfer_curves(models, tdata, ks=ks, readouts=(readout,), classification=classification,
+                             ridge=o.ridge, hidden=o.mlp_hidden, lr=o.mlp_lr, steps=o.mlp_steps, seed=mlp_seeds,
+                             order_seed=seeds)
+             for readout, ks in sorted(transfer_ks(o).items(), key=lambda item: item[0] != "ridge")]
     frame = pd.concat(parts, ignore_index=True)
     extra = pd.DataFrame([cols[m] for m in frame.model]).drop(columns="run")
     return pd.concat([frame.rename(columns={"model": "run"}), extra], axis=1)

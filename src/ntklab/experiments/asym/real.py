@@ -15,39 +15,33 @@ the default finishes in minutes on a CPU (the paper: lr 1, 2e5 steps on MNIST); 
 paper's width and learning rate with fewer steps (``--full``: the paper's).  ``--set loss=cross_entropy
 --set batch_size=64`` trains with cross-entropy and minibatch SGD (E4 style).
 
-Claims: the core claims of :mod:`ntklab.experiments._asym_common` (optimisation ordered by gamma,
+Claims: the core claims of :mod:`ntklab.experiments.asym._core_claims` (optimisation ordered by gamma,
 lambda_min, drift and displacement growing as gamma falls), and those of
-:mod:`ntklab.experiments._asym_prune_transfer` (prunability at 90 %, transfer with 10 features).
+:mod:`ntklab.experiments.asym._prune_transfer` (prunability at 90 %, transfer with 10 features), each decided
+per seed; a claim whose runs diverged, failed or are missing is INCONCLUSIVE and names them.
 """
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
+from pydantic import AfterValidator
+from typing_extensions import Annotated
 
-from ..._errors import ConfigError, check_choice
+from ..._errors import ConfigError, one_of
 from ...data import load_dataset
 from ...kernels import shallow_mean_ntk, spectrum
-from ...runs import load_runs
 from .._registry import ExperimentResult, Preset
-from ._common import (
-    PaperNumbers,
-    config_label,
-    core_claims,
-    core_figures,
-    scaling_frame,
-)
-from ._prune_transfer import (
-    pruning_claims,
-    pruning_figures,
-    transfer_claims,
-    transfer_figures,
-)
-from ._real_data import AsymRealOptions, execute_real, real_configs
+from ._common import PaperNumbers, config_label, core_figures
+from ._core_claims import core_claims
+from ._prune_transfer import pruning_claims, pruning_figures, transfer_claims, transfer_figures, usable_rows
+from ._real_data import AsymRealOptions, execute_real, real_configs, transfer_ks
+from ._verdicts import RunSet
 
-__all__ = ["DiabetesOptions", "DigitsOptions", "Mnist1dOptions", "UciOptions", "analyse_real"]
+__all__ = ["DiabetesOptions", "DigitsOptions", "Mnist1dOptions", "UciOptions", "analyse_real", "real_preset"]
 
 PAPER_E2 = PaperNumbers(
     train_risk="paper concrete (1e5 steps): 0.01, 0.015, 0.03, 0.10", test_risk="paper concrete: ≈0.16 (γ>0), 0.175 (γ=0)",
@@ -69,6 +63,8 @@ PAPER_AIRFOIL = PaperNumbers(
     train_risk="paper airfoil: ordered as concrete", test_risk="paper airfoil: 0.23 (γ=1), 0.27 (0.5,0.2), 0.34 (γ=0)",
     lambda_min=PAPER_E2.lambda_min, drift=PAPER_E2.drift, displacement=PAPER_E2.displacement, extra=PAPER_E2.extra)
 FILE_DATASETS = ("concrete", "energy", "airfoil", "ccpp", "plant", "naval", "csv", "npz", "mnist_idx")
+FileDataset = Annotated[str, AfterValidator(one_of(FILE_DATASETS))]
+
 
 
 class DiabetesOptions(AsymRealOptions):
@@ -96,13 +92,12 @@ class Mnist1dOptions(DigitsOptions):
 
 
 class UciOptions(AsymRealOptions):
-    dataset: str = "concrete"
+    dataset: FileDataset = "concrete"
     data_file: str = ""
     mlp_steps: int = 2000
 
 
 def _with_file(o: UciOptions) -> AsymRealOptions:
-    check_choice("dataset", o.dataset, FILE_DATASETS)
     if not o.data_file:
         raise ConfigError("data_file", "no file given (use --set data_file=PATH)",
                           allowed="the path of the dataset's file, e.g. Concrete_Data.xls")
@@ -114,24 +109,29 @@ def _read_table(path: Path) -> pd.DataFrame | None:
 
 
 def analyse_real(o: AsymRealOptions, out: Path, *, paper: PaperNumbers, prefix: str) -> ExperimentResult:
-    runs = load_runs(out / "runs", real_configs(o))
-    if not runs:
-        raise FileNotFoundError(f"{out}: no finished runs under runs/")
-    frame = scaling_frame(runs)
+    """The claims, tables and figures of a real-data experiment; a store whose runs diverged, failed or are
+    missing gives INCONCLUSIVE claims naming them (never an exception)."""
+    rs = RunSet.load(out / "runs", real_configs(o))
     order = [config_label(a, g) for a, g in o.configs]
-    figs = core_figures(frame, out, order, prefix=prefix)
+    figs = core_figures(rs.frame(), out, order, prefix=prefix)
     data = load_dataset(o.dataset, **o.data_options)
     lam_k = float(spectrum(shallow_mean_ntk(data.x_train[: o.ntk_points]))[0])
-    claims, tables = core_claims(frame, lam_k=lam_k, paper=paper, full_claims=o.full_claims)
+    claims, tables = core_claims(rs, lam_k=lam_k, paper=paper, full_claims=o.full_claims)
     classification = data.task == "classification"
-    for study, expected, claims_of, figures_of in (("pruning", "prune", pruning_claims, pruning_figures),
-                                                   ("transfer", "transfer", transfer_claims, transfer_figures)):
-        table = _read_table(out / f"{study}.parquet")
-        if table is not None:
-            c, tables[f"{study}_summary"] = claims_of(table, expected=paper.extra.get(expected, ""),
-                                                     classification=classification)
-            claims += c
-            figs += figures_of(table, out, order, prefix=prefix)
+    pruning = _read_table(out / "pruning.parquet")
+    c, tables["pruning_summary"] = pruning_claims(rs, pruning, expected=paper.extra.get("prune", ""),
+                                                  classification=classification)
+    claims += c
+    transfer = _read_table(out / "transfer.parquet")
+    why = f"dataset {o.dataset!r} has no transfer split" if data.extra.get("transfer") is None else \
+        "no transfer table (transfer.parquet)"
+    c, tables["transfer_summary"] = transfer_claims(rs, transfer, expected=paper.extra.get("transfer", ""),
+                                                    classification=classification, ks=transfer_ks(o), missing=why)
+    claims += c
+    for table, figures_of in ((pruning, pruning_figures), (transfer, transfer_figures)):
+        rows = usable_rows(table, rs)
+        if len(rows):
+            figs += figures_of(rows, out, order, prefix=prefix)
     return ExperimentResult(out=out, claims=claims, figures=figs, tables=tables)
 
 
@@ -141,42 +141,35 @@ def _uci_paper(name: str) -> PaperNumbers:
 
 _QUICK = {"width": 60, "steps": 40, "seeds": 2, "every": 20, "ntk_points": 20, "transfer_ks": [10, 20],
           "mlp_ks": [10], "mlp_steps": 20}
+_FULL_E2 = {"steps": 100_000, "seeds": 5, "every": 1000, "mlp_steps": 5000, "full_claims": True}
+_FULL_E3 = {"steps": 200_000, "lr": 1.0, "seeds": 5, "every": 1000, "mlp_steps": 10_000, "mlp_ks": None}
 
-DIABETES = Preset(
-    name="asym-diabetes",
-    description="Caron et al. E2 stand-in: γ ∈ {1, .5, .2, 0} on sklearn diabetes; risk, λ_min, drift, "
-                "displacement, pruning and transfer curves.",
-    paper="Caron et al. 2023 (E2)", options=DiabetesOptions, execute=execute_real,
-    analyse=lambda o, out: analyse_real(o, out, paper=PAPER_E2, prefix="diabetes"),
-    modes={"quick": dict(_QUICK), "full": {"steps": 100_000, "seeds": 5, "every": 1000, "mlp_steps": 5000,
-                                           "full_claims": True}},
-)
-DIGITS = Preset(
-    name="asym-digits",
-    description="Caron et al. E3 stand-in: γ ∈ {1, .5, .2, 0} on sklearn digits (one-hot MSE); risk, accuracy, "
-                "λ_min, drift, displacement, pruning and transfer curves.",
-    paper="Caron et al. 2023 (E3)", options=DigitsOptions, execute=execute_real,
-    analyse=lambda o, out: analyse_real(o, out, paper=PAPER_E3, prefix="digits"),
-    modes={"quick": dict(_QUICK, lr=10.0),
-           "full": {"steps": 200_000, "lr": 1.0, "seeds": 5, "every": 1000, "mlp_steps": 10_000, "mlp_ks": None}},
-)
-MNIST1D = Preset(
-    name="asym-mnist1d",
-    description="Caron et al. E3 stand-in: γ ∈ {1, .5, .2, 0} on MNIST-1D generated offline (one-hot MSE); "
-                "risk, accuracy, λ_min, drift, displacement, pruning and transfer curves.",
-    paper="Caron et al. 2023 (E3)", options=Mnist1dOptions, execute=execute_real,
-    analyse=lambda o, out: analyse_real(o, out, paper=PAPER_E3, prefix="mnist1d"),
-    modes={"quick": dict(_QUICK, data_options={"num_samples": 500}),
-           "full": {"width": 2000, "steps": 200_000, "lr": 1.0, "seeds": 5, "every": 1000, "mlp_steps": 10_000,
-                    "mlp_ks": None}},
-)
-UCI = Preset(
-    name="asym-uci",
-    description="Caron et al. E2 on the user's UCI file: --set data_file=PATH --set dataset=concrete|energy|"
-                "airfoil|ccpp|naval (or csv/npz); risk, λ_min, drift, displacement, pruning, transfer.",
-    paper="Caron et al. 2023 (E2)", options=UciOptions,
-    execute=lambda o, out, progress: execute_real(_with_file(o), out, progress),
-    analyse=lambda o, out: analyse_real(_with_file(o), out, paper=_uci_paper(o.dataset), prefix=o.dataset),
-    modes={"quick": dict(_QUICK), "full": {"steps": 100_000, "seeds": 5, "every": 1000, "mlp_steps": 5000,
-                                           "full_claims": True}},
-)
+
+def real_preset(name: str, options: type[AsymRealOptions], description: str, experiment: str, *,
+                paper: Callable[[AsymRealOptions], PaperNumbers], quick: dict, full: dict,
+                prepare: Callable[[AsymRealOptions], AsymRealOptions] = lambda o: o) -> Preset:
+    """A real-data preset: ``prepare`` the options (e.g. add the user's file), train, prune, transfer, and
+    analyse with the paper's numbers ``paper(options)``; figures are named after the dataset."""
+    return Preset(
+        name=name, description=description, paper=f"Caron et al. 2023 ({experiment})", options=options,
+        execute=lambda o, out, progress: execute_real(prepare(o), out, progress),
+        analyse=lambda o, out: analyse_real(prepare(o), out, paper=paper(o), prefix=o.dataset),
+        modes={"quick": {**_QUICK, **quick}, "full": dict(full)},
+    )
+
+
+DIABETES = real_preset(
+    "asym-diabetes", DiabetesOptions, "Caron et al. E2 stand-in: γ ∈ {1, .5, .2, 0} on sklearn diabetes; risk, λ_min, "
+    "drift, displacement, pruning and transfer curves.", "E2", paper=lambda o: PAPER_E2, quick={}, full=_FULL_E2)
+DIGITS = real_preset(
+    "asym-digits", DigitsOptions, "Caron et al. E3 stand-in: γ ∈ {1, .5, .2, 0} on sklearn digits (one-hot MSE); "
+    "risk, accuracy, λ_min, drift, displacement, pruning and transfer curves.", "E3", paper=lambda o: PAPER_E3,
+    quick={"lr": 10.0}, full=_FULL_E3)
+MNIST1D = real_preset(
+    "asym-mnist1d", Mnist1dOptions, "Caron et al. E3 stand-in: γ ∈ {1, .5, .2, 0} on MNIST-1D generated offline "
+    "(one-hot MSE); risk, accuracy, λ_min, drift, displacement, pruning and transfer curves.", "E3",
+    paper=lambda o: PAPER_E3, quick={"data_options": {"num_samples": 500}}, full={**_FULL_E3, "width": 2000})
+UCI = real_preset(
+    "asym-uci", UciOptions, "Caron et al. E2 on the user's UCI file: --set data_file=PATH --set dataset=concrete|"
+    "energy|airfoil|ccpp|naval (or csv/npz); risk, λ_min, drift, displacement, pruning, transfer.", "E2",
+    paper=lambda o: _uci_paper(o.dataset), quick={}, full=_FULL_E2, prepare=_with_file)

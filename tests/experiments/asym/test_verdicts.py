@@ -1,0 +1,198 @@
+"""The asymmetrical-scaling claims: preconditions (diverged, failed, missing runs; missing metrics; too few
+configurations or widths; non-finite values) and per-seed decisions, on synthetic stores and through the CLI."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ntklab.cli import main
+from ntklab.experiments.asym._core_claims import core_claims
+from ntklab.experiments.asym._common import PaperNumbers
+from ntklab.experiments.asym._verdicts import RunSet
+from ntklab.experiments.asym.simulated import AsymSimulatedOptions, _sweep_claims, main_configs, sweep_configs
+from ntklab.runs import Run, rows_to_frame
+
+LAMBDA_CLAIMS = ("λ_min(Θ̂_0) ordered by γ", "γ=1: λ_min(Θ̂_0) within 10% of λ_min(K)")
+
+
+# --- synthetic stores: one Run per config with the metrics a test asks for ---------------------------------
+
+def _metrics(values: dict, steps=(0, 10)) -> pd.DataFrame:
+    """values: metric -> (value at step 0, value at the last step) or a single value at both steps."""
+    rows = []
+    for metric, v in values.items():
+        first, last = v if isinstance(v, tuple) else (v, v)
+        rows += [(steps[0], metric, "", first), (steps[-1], metric, "", last)]
+    return rows_to_frame(rows)
+
+
+def _good(gamma: float, seed: int) -> dict:
+    """Values with every ordering of the core claims holding (train risk, drift, displacement grow as γ falls)."""
+    up = 1.0 - gamma + 0.01 * seed
+    return {"train_risk": (1.0, 0.1 + 0.5 * up), "test_risk": 0.2 + up, "lambda_min": (0.01 * (gamma + 0.1), 0.0),
+            "drift_spectral": (0.0, 0.1 + up), "max_node_displacement": (0.0, 1.0 + up)}
+
+
+def _store(opts, make, status=lambda cfg: "done") -> RunSet:
+    cfgs = main_configs(opts)
+    runs = []
+    for c in cfgs:
+        g = float(c.network.scaling.gamma)
+        runs.append(Run(path=Path(f"/nowhere/{c.name}-0"), config=c.model_dump(mode="json"), status=status(c),
+                        _metrics=_metrics(make(g, c.seed))))
+    return RunSet(cfgs, runs)
+
+
+OPTS = AsymSimulatedOptions(width=10, steps=10, seeds=2)
+PAPER = PaperNumbers()
+
+
+def _by_name(claims) -> dict:
+    return {c.name: c for c in claims}
+
+
+def test_all_core_claims_pass_per_seed_with_support():
+    claims, tables = core_claims(_store(OPTS, _good), lam_k=0.011, paper=PAPER)
+    by = _by_name(claims)
+    assert {c.verdict for c in claims} == {"PASS", "REPORTED"}
+    assert all(c.support == "2/2 seeds" for c in claims if c.verdict == "PASS")
+    assert "per seed 0.0%, 0.0%" in by[LAMBDA_CLAIMS[1]].measured
+    assert list(tables["final_by_config"].gamma) == [1.0, 0.5, 0.2, 0.0]
+
+
+def test_an_ordering_on_the_mean_that_fails_in_one_seed_is_fail_with_its_support():
+    def make(g, s):
+        v = _good(g, s)
+        final = {(0, 0.5): 0.25, (0, 0.2): 0.50, (1, 0.5): 0.45, (1, 0.2): 0.40}  # seed 1: γ=0.2 below γ=0.5
+        if (s, g) in final:
+            v["train_risk"] = (1.0, final[s, g])  # means 0.35 < 0.45: ordered on the mean alone
+        return v
+
+    rs = _store(OPTS, make)
+    by = _by_name(core_claims(rs, lam_k=0.011, paper=PAPER)[0])
+    c = by["final train risk ordered by γ (γ=1 lowest, γ=0 highest)"]
+    mean = core_claims(rs, lam_k=0.011, paper=PAPER)[1]["final_by_config"].set_index("gamma").train_risk
+    assert mean.is_monotonic_increasing  # γ descending in the index: the mean alone would pass
+    assert c.verdict == "FAIL" and c.support == "1/2 seeds"
+
+
+def test_diverged_failed_and_missing_runs_make_trained_claims_inconclusive_and_are_named():
+    status = {"a0.4-g0-s1": "diverged", "a0.7-g0.5-s0": "failed"}
+    rs = _store(OPTS, _good, status=lambda c: status.get(c.name, "done"))
+    rs.runs = [r for r in rs.runs if r.name != "a0.5-g0.2-s0"]  # missing
+    claims = core_claims(rs, lam_k=0.011, paper=PAPER)[0]
+    for c in claims:
+        if c.name in LAMBDA_CLAIMS:
+            continue
+        assert c.verdict == "INCONCLUSIVE", c
+        assert "1 of 8 runs missing" in c.measured and "a0.4-g0-s1" in c.measured and "a0.7-g0.5-s0" in c.measured
+    # step 0 holds Θ̂_0: the ordering claim still needs every run's record (one is missing) ...
+    by = _by_name(claims)
+    assert by[LAMBDA_CLAIMS[0]].verdict == "INCONCLUSIVE" and "1 of 8 runs missing" in by[LAMBDA_CLAIMS[0]].measured
+    # ... while the γ=1 claim has both of its runs, and says the others stopped
+    assert by[LAMBDA_CLAIMS[1]].verdict == "PASS" and "2 of 8 runs diverged or stopped later" in \
+        by[LAMBDA_CLAIMS[1]].measured
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_lambda_min_is_never_pass(bad):
+    def make(g, s):
+        v = _good(g, s)
+        if g == 1.0 and s == 0:
+            v["lambda_min"] = (bad, 0.0)
+        return v
+
+    by = _by_name(core_claims(_store(OPTS, make), lam_k=0.011, paper=PAPER)[0])
+    for name, n in zip(LAMBDA_CLAIMS, (8, 2)):  # the ordering reads all 8 runs, the γ=1 claim its 2
+        assert by[name].verdict == "INCONCLUSIVE" and by[name].measured == f"λ_min(Θ̂_0): 1 of {n} values not finite"
+    for lam_k in (math.nan, 0.0):  # λ_min(K) itself not positive and finite
+        c = _by_name(core_claims(_store(OPTS, _good), lam_k=lam_k, paper=PAPER)[0])[LAMBDA_CLAIMS[1]]
+        assert c.verdict == "INCONCLUSIVE" and "λ_min(K)" in c.measured
+
+
+def test_missing_metric_and_one_configuration():
+    def make(g, s):
+        v = _good(g, s)
+        del v["drift_spectral"]
+        return v
+
+    by = _by_name(core_claims(_store(OPTS, make), lam_k=0.011, paper=PAPER)[0])
+    c = by["final kernel drift increases as γ decreases"]
+    assert c.verdict == "INCONCLUSIVE" and c.measured == "metric 'drift_spectral' was never recorded"
+    one = AsymSimulatedOptions(width=10, steps=10, seeds=2, configs=[[0.5, 1.0]])
+    by = _by_name(core_claims(_store(one, _good), lam_k=0.011, paper=PAPER)[0])
+    for name in ("final train risk ordered by γ (γ=1 lowest, γ=0 highest)", LAMBDA_CLAIMS[0],
+                 "final max-node displacement increases as γ decreases"):
+        assert by[name].verdict == "INCONCLUSIVE" and by[name].measured == "only 1 configurations (needs 2)"
+
+
+def _sweep(opts, make) -> RunSet:
+    cfgs = sweep_configs(opts)
+    runs = [Run(path=Path(f"/nowhere/{c.name}-0"), config=c.model_dump(mode="json"), status="done",
+                _metrics=rows_to_frame([(0, m, k, 0.0) for m, k in (("drift_fro_rel", ""), ("node_displacement", "7"))]
+                                       + [(5, m, k, make(m, float(c.network.scaling.gamma), c.network.width,
+                                                         c.seed)) for m, k in (("drift_fro_rel", ""),
+                                                                               ("node_displacement", "7"))]))
+            for c in cfgs]
+    return RunSet(cfgs, runs)
+
+
+def _lazy(metric, g, m, s):
+    return m ** -0.5 * (1 + 0.01 * s) if metric == "drift_fro_rel" else (1.0 if g < 1 else m ** -0.5)
+
+
+def test_sweep_claims_per_seed_and_width_count():
+    opts = AsymSimulatedOptions(sweep_widths=[100, 200, 400], sweep_seeds=2)
+    claims = _sweep_claims(_sweep(opts, _lazy), opts.sweep_widths)
+    assert [c.verdict for c in claims] == ["PASS", "PASS", "PASS"] and claims[0].support == "2/2 seeds"
+
+    def one_seed_shrinks(metric, g, m, s):
+        return m ** -0.5 if (metric == "node_displacement" and g == 0.5 and s == 1001) else _lazy(metric, g, m, s)
+
+    claims = _sweep_claims(_sweep(opts, one_seed_shrinks), opts.sweep_widths)
+    assert claims[1].name.startswith("γ=0.5") and claims[1].verdict == "FAIL" and claims[1].support == "1/2 seeds"
+    two = AsymSimulatedOptions(sweep_widths=[100, 200], sweep_seeds=2)
+    claims = _sweep_claims(_sweep(two, _lazy), two.sweep_widths)
+    assert all(c.verdict == "INCONCLUSIVE" and c.measured == "only 2 widths (needs 3)" for c in claims)
+
+
+# --- through the command line -------------------------------------------------------------------------------
+
+def test_demo_whose_runs_all_diverge_is_inconclusive_and_names_them(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["run", "asym-simulated", "--quick", "--set", "lr=1e9", "--check", "--out", str(out),
+                 "--no-progress"]) == 1
+    text = capsys.readouterr().out
+    assert "diverged: runs/a0.5-g1-s0" in text and "0 FAIL" in text
+    claims = pd.read_csv(out / "claims.csv", keep_default_na=False)
+    assert len(claims) == 10 and "FAIL" not in set(claims.verdict)
+    for _, c in claims.iterrows():
+        if c["name"] in LAMBDA_CLAIMS:  # Θ̂_0 is recorded at step 0, before the first (diverging) update
+            assert c.verdict == "PASS" and "8 of 8 runs diverged or stopped later" in c.measured
+        else:
+            assert c.verdict == "INCONCLUSIVE" and "diverged" in c.measured, c.to_dict()
+    assert "8 runs diverged or unfinished (a0.5-g1-s0" in " ".join(claims.measured)
+    assert "8 γ=1 sweep runs diverged" in " ".join(claims.measured)
+    # an emptied store is analysed without an exception: every claim INCONCLUSIVE, runs named as missing
+    shutil.rmtree(out / "runs")
+    shutil.rmtree(out / "width_sweep")
+    assert main(["report", str(out), "--check"]) == 1
+    claims = pd.read_csv(out / "claims.csv")
+    assert set(claims.verdict) == {"INCONCLUSIVE"} and claims.measured.str.contains("missing").all()
+
+
+def test_real_preset_whose_runs_all_diverge(tmp_path, capsys):
+    out = tmp_path / "diabetes"
+    assert main(["run", "asym-diabetes", "--quick", "--set", "lr=1e9", "--check", "--out", str(out),
+                 "--no-progress"]) == 1
+    assert "diverged: runs/" in capsys.readouterr().out
+    assert not (out / "pruning.parquet").exists() and not (out / "transfer.parquet").exists()
+    claims = pd.read_csv(out / "claims.csv").set_index("name")
+    prune = claims.loc[claims.index.str.startswith("pruning 90%")].iloc[0]
+    assert prune.verdict == "INCONCLUSIVE" and "4 γ=0 and γ=1 runs diverged" in prune.measured
+    assert set(claims[~claims.index.isin(LAMBDA_CLAIMS)].verdict) == {"INCONCLUSIVE"}
