@@ -161,5 +161,5 @@ def test_loglog_fit_against_closed_form_ols():
     assert fit.slope == pytest.approx(slope, rel=1e-12)
     assert (fit.ci_low, fit.ci_high) == pytest.approx((slope - half, slope + half), rel=1e-10)
     exact = loglog_fit(pd.DataFrame({"m": [8, 16, 32], "error": [1.0, 0.25, 0.0625]})).iloc[0]
-    # linregress's stderr goes through sqrt(1 - r^2): rounding (1e-16) becomes ~1e-8, times t_{0.975, 1} = 12.7
+    # an exact power law: the residuals are rounding (1e-16), so the interval closes to the slope
     assert exact.slope == pytest.approx(-2.0) and exact.ci_high - exact.ci_low == pytest.approx(0.0, abs=1e-5)

@@ -6,8 +6,9 @@ one step size per net, eta = lr_factor / lambda_max(Theta_0), lambda_max the top
 the quadrature at initialisation (GD on the linearised model is stable for eta < 2 / lambda_max).  A net stops
 (its step size set to 0) when it diverges (non-finite loss, or 1e3 times its initial loss) or, with ``tol > 0``,
 when its loss falls by less than a fraction ``tol`` between two records ("converged").  Records every ``every``
-steps: the relative L2 error ||f - y|| / ||y||.  Runs in one CPU thread: the per-step tensors are small and the
-shared machine's thread contention makes two threads far slower than one.
+steps: the relative L2 error ||f - y|| / ||y||.  Runs in one CPU thread (:func:`ntklab._threads.torch_threads`):
+the per-step tensors are small and the shared machine's thread contention makes two threads far slower than one.
+:func:`diverging` is the divergence rule shared with the sphere sweep.
 
 Example:
     >>> from ntklab.approximation import NetStack, gauss_legendre, init_params, make_target, gd_train
@@ -20,27 +21,24 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
 from .._errors import check_range
+from .._threads import torch_threads
 from ._net1d import PARAMS
 from ._stack import NetStack
 
-__all__ = ["gd_train", "GDResult", "one_thread"]
+__all__ = ["gd_train", "GDResult", "diverging", "DIVERGENCE_FACTOR"]
+
+DIVERGENCE_FACTOR = 1e3  # a net whose loss exceeds this multiple of its initial loss has diverged
 
 
-@contextlib.contextmanager
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+def diverging(loss: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """Per net: the loss is non-finite or above ``DIVERGENCE_FACTOR`` times the initial loss ``first``."""
+    return ~torch.isfinite(loss) | (loss > DIVERGENCE_FACTOR * first + 1e-300)
 
 
 @dataclass
@@ -59,7 +57,7 @@ def gd_train(stack: NetStack, y: torch.Tensor, *, steps: int, lr_factor: float =
     check_range("steps", steps, 0)
     check_range("lr_factor", lr_factor, 0.0, lo_open=True)
     check_range("every", every, 1)
-    with one_thread():
+    with torch_threads(1):
         p = {k: v.clone() for k, v in stack.params.items()}
         init = {k: v.clone() for k, v in p.items()}
         eta = (torch.full((y.shape[0],), float(lr), dtype=torch.float64) if lr is not None
@@ -82,7 +80,7 @@ def gd_train(stack: NetStack, y: torch.Tensor, *, steps: int, lr_factor: float =
                         status[b] = "converged"
                     active &= ~done
                 last = loss.clone()
-            bad = active & (~torch.isfinite(loss) | (loss > 1e3 * first + 1e-300))
+            bad = active & diverging(loss, first)
             for b in bad.nonzero().flatten().tolist():
                 status[b] = "diverged"
             active &= ~bad

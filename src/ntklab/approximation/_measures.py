@@ -1,7 +1,9 @@
 r"""Measurements as tidy frames: rates, weight change, breakpoints, NTK spectra.
 
 - Rate: least squares log e = alpha log m + c over all (width, seed) points; the slope alpha with its
-  two-sided confidence interval alpha +- t_{1-(1-level)/2, n-2} * se(alpha) (scipy ``linregress`` stderr).
+  two-sided confidence interval alpha +- t_{1-(1-level)/2, n-2} * se(alpha).  :func:`loglog_fit` is the
+  DataFrame front end (one row per group) of :func:`ntklab._fits.loglog_fit`, the one implementation of the fit;
+  fewer than three usable points (x > 0, y > 0, finite) give NaN throughout.
 - Relative weight change ||theta_T - theta_0|| / ||theta_0|| over the trainable parameters of the real nodes.
 - Breakpoints t_r = -b_r / w_r before and after training; ``breakpoint_mass`` = fraction within ``radius`` of
   a point (the cusp or the jump): the adaptive grid shows as mass moving towards the singularity.
@@ -23,24 +25,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
+from .._fits import loglog_fit as _core_loglog_fit
 from ..nets import get_activation
 from ._net1d import PARAMS
 
 __all__ = ["loglog_fit", "relative_weight_change", "breakpoint_mass", "ntk_jacobian", "ntk_spectrum"]
 
 
+FIT_COLUMNS = ("slope", "ci_low", "ci_high", "intercept", "r2", "n")
+MIN_FIT_POINTS = 3  # a slope with a confidence interval needs n - 2 >= 1 degrees of freedom
+
+
 def _fit(x, y, level: float) -> dict:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = (x > 0) & (y > 0) & np.isfinite(y)
-    n = int(ok.sum())
-    if n < 3 or np.unique(x[ok]).size < 2:
-        return {"slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "intercept": np.nan, "r2": np.nan, "n": n}
-    fit = stats.linregress(np.log(x[ok]), np.log(y[ok]))
-    half = stats.t.ppf(0.5 + level / 2, n - 2) * fit.stderr
-    return {"slope": fit.slope, "ci_low": fit.slope - half, "ci_high": fit.slope + half,
-            "intercept": fit.intercept, "r2": fit.rvalue ** 2, "n": n}
+    fit = _core_loglog_fit(x, y, level=level, min_points=MIN_FIT_POINTS).as_dict()
+    return {c: fit[c] for c in FIT_COLUMNS}
 
 
 def loglog_fit(frame: pd.DataFrame, *, x: str = "m", y: str = "error", by=(), level: float = 0.95) -> pd.DataFrame:

@@ -33,17 +33,20 @@ from torch import nn
 from .._errors import ConfigError, check_choice
 from ..nets import get_activation
 
-__all__ = ["ShallowNet1d", "init_params", "PARAMS"]
+__all__ = ["ShallowNet1d", "init_params", "PARAMS", "SCALINGS", "BREAKPOINT_INITS", "OUTPUT_INITS"]
 
 PARAMS = ("a", "w", "b")
+SCALINGS = ("ntk", "standard")  # c = 1/sqrt(m) or 1
+BREAKPOINT_INITS = ("uniform", "gaussian")
+OUTPUT_INITS = ("symmetric", "random", "zero")
 
 
 def _check(m: int, scaling: str, breakpoints: str, output: str) -> None:
     if isinstance(m, bool) or not isinstance(m, int) or m < 1:
         raise ConfigError("width", f"got {m!r}", allowed="integers >= 1")
-    check_choice("scaling", scaling, ("ntk", "standard"))
-    check_choice("breakpoints", breakpoints, ("uniform", "gaussian"))
-    check_choice("output", output, ("symmetric", "random", "zero"))
+    check_choice("scaling", scaling, SCALINGS)
+    check_choice("breakpoints", breakpoints, BREAKPOINT_INITS)
+    check_choice("output", output, OUTPUT_INITS)
     if output == "symmetric" and m % 2:
         raise ConfigError("output", f"'symmetric' needs an even width, got m={m}", allowed="even m, or 'random'")
 

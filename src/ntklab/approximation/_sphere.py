@@ -6,7 +6,9 @@ subset of a, w, b allowed).  Init w_r ~ N(0, I_d), b_r ~ N(0, 1), a_r ~ N(0, 1),
 Step size eta = lr_factor / lambda_max(Theta_0) by power iteration with the closed-form jvp / vjp
 (J t = c sum_r [t_a,r relu(z_r) + a_r 1{z_r > 0} (<t_w,r, x> + t_b,r)], tested against autograd).  The error is
 reported on the training points and on an independent Monte Carlo set (the estimate of the continuous error).
-Seeds of one width train as one batched program.
+Seeds of one width train as one batched program.  A net whose loss becomes non-finite or exceeds 1e3 times its
+initial loss stops there with status ``diverged`` (the rule of :func:`ntklab.approximation.gd_train`); the others
+end with status ``budget``.
 
 Example:
     >>> from ntklab.approximation import make_target, sphere_width_sweep
@@ -22,7 +24,8 @@ import math
 import pandas as pd
 import torch
 
-from ._gd import one_thread
+from .._threads import torch_threads
+from ._gd import diverging
 from ._net1d import check_trainable
 from ._quadrature import sphere_monte_carlo
 
@@ -78,41 +81,51 @@ def _train(target, m, *, seeds, steps, x, y, xt, yt, omega, lr_factor, every, tr
     init = {k: v.clone() for k, v in p.items()}
     eta = (lr_factor / _top_eigenvalue(p, x, omega, trainable)).to(dtype)
     ynorm, ytn = torch.sqrt((omega * y * y).sum()), torch.sqrt((omega * yt * yt).sum())
-    rows = []
+    active = torch.ones(seeds, dtype=torch.bool)
+    steps_run = torch.zeros(seeds, dtype=torch.long)
+    rows, first = [], None
     for t in range(steps + 1):
         r = sphere_forward(p, x) - y
+        loss = 0.5 * (omega * r * r).sum(1)
+        first = loss.clone() if first is None else first
         if t % every == 0 or t == steps:
             rt = sphere_forward(p, xt) - yt
             train = torch.sqrt((omega * r * r).sum(1)) / ynorm
             test = torch.sqrt((omega * rt * rt).sum(1)) / ytn
             rows += [(s, t, float(train[s]), float(test[s])) for s in range(seeds)]
-        if t == steps:
+        active &= ~diverging(loss, first)
+        if t == steps or not active.any():
             break
         grads = sphere_vjp(p, x, omega * r)
         for k in trainable:
-            p[k] = p[k] - eta.reshape(-1, *[1] * (p[k].ndim - 1)) * grads[k]
+            shape = (-1, *[1] * (p[k].ndim - 1))
+            p[k] = torch.where(active.reshape(shape), p[k] - eta.reshape(shape) * grads[k], p[k])
+        steps_run += active.long()
     num = sum(((p[k] - init[k]).flatten(1) ** 2).sum(1) for k in trainable)
     den = sum((init[k].flatten(1) ** 2).sum(1) for k in trainable)
     curves = pd.DataFrame(rows, columns=["seed", "step", "train_rel_error", "rel_error"])
-    return curves, torch.sqrt(num / den), eta
+    status = ["budget" if a else "diverged" for a in active.tolist()]
+    return curves, torch.sqrt(num / den), eta, status, steps_run
 
 
 def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps: int = 300, n_points: int = 10_000,
                        data_seed: int = 0, lr_factor: float = 1.0, every: int = 50, trainable=("w", "b"),
                        dtype: str = "float32", progress=None) -> dict[str, pd.DataFrame]:
-    """Frames ``errors`` (target, d, m, seed, rel_error, train_rel_error, weight_change, lr) and ``curves``."""
+    """Frames ``errors`` (target, d, m, seed, rel_error, train_rel_error, weight_change, lr, status, steps_run)
+    and ``curves`` (seed, step, train_rel_error, rel_error, target, d, m)."""
     trainable = check_trainable(trainable)
     dt = {"float32": torch.float32, "float64": torch.float64}[dtype]
     errors, curves = [], []
-    with one_thread():
+    with torch_threads(1):
         for f in targets:
             d = int(f.options["d"])
             q, qt = sphere_monte_carlo(n_points, d, seed=data_seed), sphere_monte_carlo(n_points, d, seed=data_seed + 1)
             x, xt, omega = q.x.to(dt), qt.x.to(dt), q.w[0].to(dt)
             y, yt = f(q.x).to(dt)[None], f(qt.x).to(dt)[None]
             for m in widths:
-                cv, change, eta = _train(f, int(m), seeds=seeds, steps=steps, x=x, y=y, xt=xt, yt=yt, omega=omega,
-                                         lr_factor=lr_factor, every=every, trainable=trainable, dtype=dt)
+                cv, change, eta, status, steps_run = _train(
+                    f, int(m), seeds=seeds, steps=steps, x=x, y=y, xt=xt, yt=yt, omega=omega, lr_factor=lr_factor,
+                    every=every, trainable=trainable, dtype=dt)
                 cv = cv.assign(target=f.name, d=d, m=int(m))
                 curves.append(cv)
                 last = cv[cv.step == cv.step.max()]
@@ -120,7 +133,7 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps: int = 300, n_p
                     row = last[last.seed == s].iloc[0]
                     errors.append({"target": f.name, "d": d, "m": int(m), "seed": s, "rel_error": row.rel_error,
                                    "train_rel_error": row.train_rel_error, "weight_change": float(change[s]),
-                                   "lr": float(eta[s])})
+                                   "lr": float(eta[s]), "status": status[s], "steps_run": int(steps_run[s])})
                 if progress is not None:
                     progress(f"{f.name} d={d} m={m}")
     return {"errors": pd.DataFrame(errors), "curves": pd.concat(curves, ignore_index=True)}

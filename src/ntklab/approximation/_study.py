@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._gd import gd_train, one_thread
+from .._threads import torch_threads
+from ._gd import gd_train
 from ._measures import ntk_spectrum, relative_weight_change
 from ._net1d import PARAMS, check_trainable, init_params
 from ._quadrature import gauss_legendre
@@ -63,7 +64,7 @@ def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad:
                 bps.append(pd.DataFrame({"target": f.name, "m": int(m), "seed": s, "phase": phase, "t": t}))
                 if s == 0 and int(m) in set(ntk_widths):
                     one = {k: P[k][b, :m] for k in PARAMS} | {"c": stack.c[b, 0]}
-                    with one_thread():
+                    with torch_threads(1):
                         ev = ntk_spectrum(one, quads[f.name], activation=activation, trainable=trainable)
                     ntk.append(pd.DataFrame({"target": f.name, "m": int(m), "phase": phase,
                                              "index": np.arange(1, ev.size + 1), "eigenvalue": ev}))

@@ -34,7 +34,7 @@ from scipy.special import eval_gegenbauer
 from .._errors import ConfigError, check_choice, check_range
 from ._quadrature import sphere_area
 
-__all__ = ["Target", "make_target", "target_from_callable", "TARGETS", "harmonic_dimension"]
+__all__ = ["Target", "make_target", "target_from_callable", "TARGETS", "TARGET_DOMAINS", "harmonic_dimension"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,8 @@ def target_from_callable(fn: Callable, *, name: str = "custom", domain: str = "i
 
 TARGETS: dict[str, Callable[..., Target]] = {"gaussian": gaussian, "cusp": cusp, "jump": jump,
                                              "zonal": zonal, "harmonics": harmonics}
+TARGET_DOMAINS = {"gaussian": "interval", "cusp": "interval", "jump": "interval", "zonal": "sphere",
+                  "harmonics": "sphere"}  # where each named target lives: [-1, 1] or S^{d-1}
 
 
 def make_target(name: str, **options) -> Target:

@@ -1,4 +1,7 @@
-"""The regime preset: its --quick run through the CLI, its measurements against independent computations."""
+"""The regime preset: its --quick run through the CLI, its measurements against independent computations, and
+its claims' preconditions and per-seed decisions on hand-made measurements."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,19 +12,34 @@ import ntklab
 from ntklab.cli import main
 from ntklab.dynamics import LinearizedNetwork
 from ntklab.experiments.regime._measure import linearized_by_kernel
-from ntklab.experiments.regime.regime import RegimeOptions, fit_exponents, regime_config, verdict
+from ntklab.experiments.regime._verdicts import regime_claims
+from ntklab.experiments.regime.regime import RegimeOptions, fit_exponents, regime_config, run_dir_name, verdict
 from ntklab.nets import build_network, parameter_groups
 
 F64 = torch.float64
+STORE_FILES = {"config.json", "status", "metrics.parquet", "arrays.npz", "model.pt"}
 
 
-
-
-def test_quick_run_through_the_cli(tmp_path):
+def test_quick_run_through_the_cli(tmp_path, capsys):
     out = tmp_path / "regime"
     assert main(["run", "regime", "--quick", "--out", str(out), "--no-progress"]) == 0
+    shown = capsys.readouterr().out
     claims = pd.read_csv(out / "claims.csv")
     assert {"PASS", "FAIL", "INCONCLUSIVE", "REPORTED"} >= set(claims.verdict) and len(claims) >= 8
+    # what quick passed at 0712442 it still passes (seeds=1: the per-seed decision is the old one)
+    passed = set(claims[claims.verdict == "PASS"].name)
+    assert {"mup: coord check, hidden-layer updates stay O(1)", "ntk: coord check, hidden-layer updates shrink "
+            "∝ n^-1/2", "no run of a claimed parameterisation diverged or failed"} <= passed
+    decided = claims[claims.verdict.isin(["PASS", "FAIL"])].iloc[:-1]  # the last: "no run ... diverged"
+    assert decided.support.isin(["0/1 seeds", "1/1 seeds"]).all() and len(decided) == 7
+    assert "6 PASS, 2 FAIL, 0 INCONCLUSIVE" in shown
+    # the measurements live under measurements/, one table per finished run, named by its run directory;
+    # the run directories hold only what the run store writes
+    runs = sorted(p for p in (out / "runs").iterdir() if p.is_dir())
+    assert len(runs) == 20
+    assert sorted(p.stem for p in (out / "measurements").glob("*.parquet")) == [p.name for p in runs]
+    for p in runs:
+        assert {f.name for f in p.iterdir()} <= STORE_FILES, p
     for kind in ("ntk", "mup", "meanfield", "standard", "asymmetric"):
         assert claims.name.str.startswith(kind).any(), kind
     ex = pd.read_csv(out / "regime_exponents.csv")
@@ -35,8 +53,84 @@ def test_quick_run_through_the_cli(tmp_path):
     by = pd.read_csv(out / "regime_by_width.csv")
     d = by[by.metric == "drift_fro_rel"].pivot_table(index="width", columns="parameterization", values="value")
     np.testing.assert_allclose(d["mup"], d["meanfield"], rtol=1e-3)
-    # the report command redoes the analysis from the stored runs
+    # the report command redoes the analysis from the stored runs and measurements: the same claims
+    before = claims.copy()
     assert main(["report", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "claims.csv"), before)
+    assert (out / "report.html").stat().st_size > 1000
+
+
+def test_every_run_diverging_gives_no_pass_and_names_them(tmp_path, capsys):
+    out = tmp_path / "regime"
+    assert main(["run", "regime", "--quick", "--set", "lr=1e9", "--set", "widths=[64,128,256]", "--out", str(out),
+                 "--no-progress"]) == 0
+    shown = capsys.readouterr().out
+    claims = pd.read_csv(out / "claims.csv")
+    assert "PASS" not in set(claims.verdict)
+    assert set(claims.verdict) == {"INCONCLUSIVE", "FAIL"}  # FAIL: "no run ... diverged", its only claim
+    ntk = claims[claims.name.str.startswith("ntk: ")].iloc[0]
+    assert ntk.verdict == "INCONCLUSIVE" and "3 ntk runs diverged or unfinished (ntk-n64-s0" in ntk.measured
+    assert "ntk-n256-s0: diverged" in claims.iloc[-1].measured
+    assert "diverged: runs/ntk-n64-s0-" in shown  # the CLI's list of problems
+    assert main(["report", str(out)]) == 0
+
+
+def _runs(o, status=lambda k, n, s: "done", missing=()):
+    return {(k, n, s): (None if (k, n, s) in missing else SimpleNamespace(name=f"{k}-n{n}-s{s}",
+                                                                           status=status(k, n, s)))
+            for k in o.parameterization for n in o.widths for s in range(o.seeds)}
+
+
+def _frame(o, drift_exponent, coord_exponent=-0.5):
+    """Measurements with value = n^e exactly (e per seed from ``drift_exponent(seed)``)."""
+    rows = []
+    for k in o.parameterization:
+        for n in o.widths:
+            for s in range(o.seeds):
+                rows.append({"parameterization": k, "width": n, "seed": s, "metric": "drift_fro_rel", "layer": "",
+                             "value": 0.3 * n ** drift_exponent(s)})
+                rows += [{"parameterization": k, "width": n, "seed": s, "metric": "coord_delta", "layer": layer,
+                          "value": n ** coord_exponent} for layer in ("x1", "x2")]
+    return pd.DataFrame(rows)
+
+
+def test_claims_are_decided_seed_by_seed():
+    o = RegimeOptions(parameterization="ntk", widths=[64, 128, 256, 512], seeds=2)
+    by_claim = {c.name.split(":")[0] + (":coord" if "coord" in c.name else ""): c
+                for c in regime_claims(_frame(o, lambda s: -0.5), _runs(o), o)}
+    assert by_claim["ntk"].verdict == "PASS" and by_claim["ntk"].support == "2/2 seeds"
+    assert by_claim["ntk:coord"].verdict == "PASS"
+    # seed 1 alone leaves the tolerance (-0.5 ± 0.15): the exponent of the mean over seeds (-0.55) would pass,
+    # the claim does not
+    c = regime_claims(_frame(o, lambda s: -0.5 if s == 0 else -0.7), _runs(o), o)[0]
+    assert c.verdict == "FAIL" and c.support == "1/2 seeds" and "per seed -0.50, -0.70" in c.measured
+    assert "exponent -0.55" in c.measured
+
+
+def test_claims_declare_their_preconditions():
+    o = RegimeOptions(parameterization="ntk", widths=[64, 128, 256, 512], seeds=1)
+    frame = _frame(o, lambda s: -0.5)
+    # a run missing, another diverged: named, and the claims that need them are INCONCLUSIVE
+    runs = _runs(o, status=lambda k, n, s: "diverged" if n == 128 else "done", missing=[("ntk", 512, 0)])
+    drift, coord, ended = regime_claims(frame[frame.width.isin([64, 256])], runs, o)
+    assert drift.verdict == coord.verdict == "INCONCLUSIVE"
+    assert drift.measured.startswith("1 of 4 ntk runs missing; 1 ntk runs diverged or unfinished (ntk-n128-s0)")
+    assert ended.verdict == "INCONCLUSIVE" and "1 runs missing" in ended.measured
+    # every run there, one diverged: the divergence claim FAILs and names it
+    ended = regime_claims(frame, _runs(o, status=lambda k, n, s: "diverged" if n == 128 else "done"), o)[-1]
+    assert ended.verdict == "FAIL" and ended.measured == "ntk-n128-s0: diverged"
+    # two widths with a positive value: too few for a slope; a metric never recorded
+    o2 = RegimeOptions(parameterization="ntk", widths=[64, 128], seeds=1)
+    assert regime_claims(_frame(o2, lambda s: -0.5), _runs(o2), o2)[0].measured == (
+        "only 2 widths with a positive finite drift_fro_rel (fewest over seeds) (needs 3)")
+    c = regime_claims(frame[frame.metric != "coord_delta"], _runs(o), o)[1]
+    assert c.verdict == "INCONCLUSIVE" and c.measured == "metric 'coord_delta' was never recorded"
+
+
+def test_measurements_are_named_by_the_run_directory():
+    o = RegimeOptions()
+    a, b = regime_config(o, "ntk", 64, 0), regime_config(RegimeOptions(lr=0.25), "ntk", 64, 0)
+    assert run_dir_name(a).startswith("ntk-n64-s0-") and run_dir_name(a) != run_dir_name(b)
 
 
 def test_bad_options_exit_2(tmp_path, capsys):
@@ -44,11 +138,17 @@ def test_bad_options_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "parameterization" in err and "meanfield" in err
     assert main(["run", "regime", "--set", "widths=[64]", "--out", str(tmp_path)]) == 2
+    assert main(["run", "regime", "--set", "widths=[64,64]", "--out", str(tmp_path)]) == 2
+    assert main(["run", "regime", "--set", "widths=[0,64]", "--out", str(tmp_path)]) == 2
+    assert main(["run", "regime", "--set", "activation=swish2", "--out", str(tmp_path)]) == 2
+    assert "activation" in capsys.readouterr().err
 
 
 def test_parameterization_option_takes_one_or_several():
     assert RegimeOptions(parameterization="mup").parameterization == ["mup"]
     assert RegimeOptions(parameterization="ntk, asymmetric").parameterization == ["ntk", "asymmetric"]
+    assert RegimeOptions(parameterization="ntk,ntk,mup").parameterization == ["ntk", "mup"]
+    assert RegimeOptions(widths=[256, 64, 64, 128]).widths == [64, 128, 256]
     cfg = regime_config(RegimeOptions(), "asymmetric", 128, 0)
     assert cfg.network.parameterization == "ntk" and cfg.network.scaling.kind == "zipf"
     assert regime_config(RegimeOptions(lr=0.5), "standard", 128, 0).optimizer.lr == pytest.approx(0.5 / 128)

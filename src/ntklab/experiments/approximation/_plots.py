@@ -19,6 +19,12 @@ def _axes(k: int, size=(4.0, 3.4)):
     return fig, axes[0]
 
 
+def _legend(ax, **kw) -> None:
+    """A legend when something was drawn (a panel of diverged nets may have no curve)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**kw)
+
+
 def _band(ax, g: pd.DataFrame, x: str, y: str, label: str, colour, marker="o"):
     s = g.groupby(x)[y]
     mean, std = s.mean(), s.std().fillna(0.0)
@@ -45,7 +51,7 @@ def error_figure(errors: pd.DataFrame, splines: pd.DataFrame, fits: pd.DataFrame
         ax.set_ylabel("relative L2 error")
         ax.set_title(str(key))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     return save_figure(fig, path)
 
 
@@ -62,7 +68,7 @@ def curves_figure(curves: pd.DataFrame, path: Path, *, panel: str = "target", hu
         ax.set_ylabel("relative L2 error")
         ax.set_title(f"{key}: training curves")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, ncol=2)
+        _legend(ax, fontsize=6, ncol=2)
     return save_figure(fig, path)
 
 
@@ -80,7 +86,7 @@ def weight_change_figure(errors: pd.DataFrame, path: Path, *, hue: str = "target
     ax.set_ylabel("‖θ_T − θ_0‖ / ‖θ_0‖")
     ax.set_title("relative weight change")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     return save_figure(fig, path)
 
 
@@ -97,7 +103,7 @@ def breakpoint_figure(bps: pd.DataFrame, singular: dict, path: Path, *, m: int) 
             ax.axvline(singular[tg], color="C3", ls="--", lw=1, label="singularity")
         ax.set_xlabel("breakpoint −b_r / w_r")
         ax.set_title(f"{tg}: breakpoints, m={m} (all seeds)")
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     return save_figure(fig, path)
 
 
@@ -116,5 +122,5 @@ def ntk_figure(ntk: pd.DataFrame, path: Path) -> Path:
         ax.set_ylabel("λ_k of the NTK operator")
         ax.set_title(f"{tg}: empirical NTK spectrum")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     return save_figure(fig, path)

@@ -1,12 +1,16 @@
-r"""Analysis of the ``momentum`` preset: per-run rates and gaps, claims and figures.
+r"""Analysis of the ``momentum`` preset: per-run rates and gaps, then the claims (:mod:`._verdicts`) and figures.
 
-For each stored run, with Theta_0 and e_0 from ``init/<run>.npz``: the discrete function-space prediction
-(exact for the linearised network) and its ODE limit; the fitted linear rate (semilog tail) and power law
-(log-log tail) of the measured and predicted losses; the predicted rate -2 log rho from Theta_0's spectrum;
+For each stored run, with Theta_0 and e_0 from ``init/<run directory>.npz`` (named like the run: name and
+config hash): the discrete function-space prediction (exact for the linearised network) and its ODE limit; the
+fitted linear rate (semilog tail) and power law (log-log tail) of the measured and predicted losses, with the
+size of each tail window and the loss ratio across it; the predicted rate -2 log rho from Theta_0's spectrum;
 and two gaps between measured and predicted curves,
 
     gap_sqrt = max_k |sqrt(L_k) - sqrt(L^_k)| / sqrt(L_0)        (<= ||e_k - e^_k|| / ||e_0||)
     gap_log  = max_k |log(L_k / L^_k)|  over the steps where both are above the floor.
+
+The analysis reads exactly the runs of the current options (:func:`ntklab.runs.load_runs` with their configs),
+whatever their status; finished ones (done or diverged) are measured, and the claims say which are unusable.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..._fits import loglog_fit
 from ...dynamics import (
     FunctionSpaceModes,
     StabilityWarning,
@@ -27,20 +30,37 @@ from ...dynamics import (
     predicted_rate,
 )
 from ...dynamics._rates import NAG_LOSS_POWER
-from ...report import Claim, band_plot, claim, reported, save_figure
-from ...runs import load_runs
+from ...report import band_plot, save_figure
+from ...runs import FINISHED, load_runs, run_dir
 from .._registry import ExperimentResult
+from ._verdicts import LABELS, momentum_claims
 
-__all__ = ["analyse_momentum", "measure_run"]
+__all__ = ["analyse_momentum", "measure_run", "init_path", "ROW_COLUMNS"]
 
-LABELS = {"gd": "GD", "heavy_ball": "HB", "nag": "NAG β_k=(k−1)/(k+2)", "nag_sc": "NAG-SC"}
+ROW_COLUMNS = ["run", "method", "width", "seed", "status", "lambda_min", "lambda_max", "loss_0", "loss_end", "rate",
+               "rate_r2", "rate_points", "rate_drop", "power", "power_r2", "power_points", "power_drop", "rate_k3",
+               "pred_rate_fit", "pred_power_fit", "pred_rate", "ode_rate", "gap_sqrt", "gap_log",
+               "weight_change_rel", "max_node_displacement"]
+
+
+def init_path(out: Path, run_name: str) -> Path:
+    """Where the run in ``runs/<run_name>`` keeps its Theta_0 and e_0: keyed by name and config hash, so a changed
+    config never reads another config's file."""
+    return out / "init" / f"{run_name}.npz"
+
+
+def _drop(k: np.ndarray, L: np.ndarray, fit) -> float:
+    """L at the end of ``fit``'s tail window over L at its start (NaN when the fit had no window)."""
+    if fit.points < 1 or fit.start < 0:
+        return float("nan")
+    return float(L[k == fit.stop][0] / L[k == fit.start][0])
 
 
 def measure_run(run, o, hyper: dict, out: Path) -> tuple[dict, pd.DataFrame]:
     """One run's row (rates, gaps, spectrum) and its curves (real, discrete prediction, ODE)."""
     cfg = run.config
     method, width = cfg["optimizer"]["name"], int(cfg["network"]["width"])
-    z = np.load(out / "init" / f"{run.path.name}.npz")
+    z = np.load(init_path(out, run.path.name))
     modes = FunctionSpaceModes(z["theta0"], z["e0"])
     lr, beta = hyper["lr"], hyper["momentum"][method]
     s = run.series("train_risk")
@@ -61,8 +81,9 @@ def measure_run(run, o, hyper: dict, out: Path) -> tuple[dict, pd.DataFrame]:
     row = {
         "run": run.path.name, "method": method, "width": width, "seed": run.seed, "status": run.status,
         "lambda_min": modes.lambda_min, "lambda_max": modes.lambda_max, "loss_0": float(L[0]),
-        "loss_end": float(L[ok][-1]), "rate": fr.rate, "rate_r2": fr.r2, "power": fp.rate, "power_r2": fp.r2,
-        "rate_k3": k3,
+        "loss_end": float(L[ok][-1]), "rate": fr.rate, "rate_r2": fr.r2, "rate_points": fr.points,
+        "rate_drop": _drop(k, L, fr), "power": fp.rate, "power_r2": fp.r2, "power_points": fp.points,
+        "power_drop": _drop(k, L, fp), "rate_k3": k3,
         "pred_rate_fit": gr.rate, "pred_power_fit": gp.rate,
         "pred_rate": predicted_rate(method, lr=lr, momentum=beta, eigenvalues=modes.a),
         "ode_rate": predicted_ode_rate(method, lr=lr, momentum=beta, eigenvalues=modes.a),
@@ -74,65 +95,6 @@ def measure_run(run, o, hyper: dict, out: Path) -> tuple[dict, pd.DataFrame]:
                         pd.DataFrame({"step": k, "value": Lp, "kind": "discrete", **base}),
                         pd.DataFrame({"step": k, "value": ode.loss, "kind": "ode", **base})], ignore_index=True)
     return row, curves
-
-
-def _fmt(values) -> str:
-    return ", ".join(f"{v:.3g}" for v in values)
-
-
-def _linear_claims(top: pd.DataFrame, thr: float) -> list[Claim]:
-    out = []
-    for m in ("gd", "heavy_ball"):
-        sub = top[top.method == m]
-        if len(sub):
-            out.append(claim(f"{LABELS[m]}: tail of log-loss is a straight line (R² ≥ {thr:g}, every seed)",
-                             sub.rate_r2.min() >= thr,
-                             f"R² {_fmt(sub.rate_r2)}; rate/step {_fmt(sub.rate)}", "linear convergence"))
-    if {"gd", "heavy_ball"} <= set(top.method):
-        g, h = top[top.method == "gd"].rate.mean(), top[top.method == "heavy_ball"].rate.mean()
-        out.append(claim("HB's rate beats GD's", h > g, f"HB {h:.4g} vs GD {g:.4g} per step ({h / g:.2f}×)",
-                         "HB ≈ exp(−√(λ₀η) k) vs GD exp(−λ₀η k)"))
-    sub = top[top.method == "nag"]
-    if len(sub):
-        ok = sub.power.mean() <= -2 and sub.rate_r2.max() < thr
-        out.append(claim("NAG (β_k=(k−1)/(k+2)): log-log tail slope ≤ −2, semilog fit not linear", ok,
-                         f"log-log slope {_fmt(sub.power)} (R² {_fmt(sub.power_r2)}); semilog R² "
-                         f"{_fmt(sub.rate_r2)}", f"sublinear; ODE loss ~ t^{NAG_LOSS_POWER:g} (discrete: × (1−ηλ)^k)"))
-    sub = top[top.method == "nag_sc"]
-    if len(sub):
-        out.append(reported("NAG-SC: tail of log-loss linear", f"R² {_fmt(sub.rate_r2)}; rate/step {_fmt(sub.rate)}", "linear (constant damping)"))
-    return out
-
-
-def _gap_claims(rows: pd.DataFrame) -> list[Claim]:
-    out = []
-    for col, what in (("gap_sqrt", "max|√L−√L̂|/√L₀"), ("gap_log", "max|log(L/L̂)| over the tail")):
-        g = rows.groupby(["method", "width"])[col].mean()
-        parts, ok = [], True
-        for m in g.index.get_level_values(0).unique():
-            v = g.loc[m]
-            ok &= bool(len(v) >= 2 and np.all(np.diff(v.values) < 0))
-            parts.append(f"{LABELS[m]}: {_fmt(v.values)} (slope {loglog_fit(v.index, v.values).slope:.2f})")
-        widths = ", ".join(str(w) for w in sorted(rows.width.unique()))
-        out.append(claim(f"gap real vs predicted shrinks as m grows ({what})", ok,
-                         f"m = {widths} → " + "; ".join(parts), "lazy regime: O(m^−1/2)"))
-    return out
-
-
-def _rate_claims(top: pd.DataFrame, tol: float) -> list[Claim]:
-    out = []
-    for m, sub in top.groupby("method", sort=False):
-        specs = [("rate/step", sub.rate.mean(), sub.pred_rate.mean(), "−2 log ρ(Θ̂₀, η, β)",
-                  f"; ODE limit {sub.ode_rate.mean():.4g}")]
-        if m == "nag":
-            specs = [("log-log power", sub.power.mean(), NAG_LOSS_POWER, "ODE limit: loss ~ t^−3", ""),
-                     ("rate/step of L·k³", sub.rate_k3.mean(), sub.pred_rate.mean(),
-                      "discrete NAG: L ~ (1−ηλ_min)^k k^−3, rate −log(1−ηλ_min)", "")]
-        for what, meas, pred, expected, extra in specs:
-            rel = abs(meas / pred - 1)
-            out.append(claim(f"{LABELS[m]}: measured {what} within {tol:.0%} of predicted (largest m)",
-                             rel <= tol, f"{meas:.4g} vs {pred:.4g} ({rel:.1%} off){extra}", expected))
-    return out
 
 
 def _loss_panel(ax, sub: pd.DataFrame, method: str, top: int, loglog: bool) -> None:
@@ -175,27 +137,19 @@ def _figures(curves: pd.DataFrame, rows: pd.DataFrame, out: Path) -> list[Path]:
 def analyse_momentum(o, out: Path, hyper: dict) -> ExperimentResult:
     from .momentum import run_configs
 
-    runs = load_runs(out / "runs", run_configs(o, hyper))
-    if not runs:
-        raise FileNotFoundError(f"{out}: no finished runs under runs/")
-    measured = [measure_run(r, o, hyper, out) for r in runs]
-    rows = pd.DataFrame([m[0] for m in measured])
+    cfgs = run_configs(o, hyper)
+    found = {r.path.name: r for r in load_runs(out / "runs", cfgs, finished_only=False)}
+    runs, measured = {}, []
+    for c in cfgs:
+        name = run_dir(out / "runs", c.model_dump(mode="json")).name
+        run = runs[(c.optimizer.name, c.network.width, c.seed)] = found.get(name)
+        if run is not None and run.status in FINISHED and init_path(out, name).exists():
+            measured.append(measure_run(run, o, hyper, out))
+    rows = pd.DataFrame([m[0] for m in measured], columns=ROW_COLUMNS)
+    claims = momentum_claims(rows, runs, o, hyper)
+    if not measured:
+        return ExperimentResult(out=out, claims=claims, tables={"momentum_runs": rows})
     curves = pd.concat([m[1] for m in measured], ignore_index=True)
-    top = rows[rows.width == rows.width.max()]
-    diverged = rows[rows.status != "done"]
-    claims = [claim("no run diverged (η below every method's stability bound)", diverged.empty,
-                    f"{len(diverged)} of {len(rows)} diverged" + (f": {', '.join(diverged.run)}" if len(diverged)
-                                                                    else ""),
-                    f"η = {hyper['lr']:.4g}, λ_max(2K/n) η = {hyper['lr'] * hyper['lambda_max_inf']:.3g}")]
-    claims += _linear_claims(top, o.r2_threshold)
-    claims += _gap_claims(rows)
-    claims += _rate_claims(top, o.rate_tolerance)
-    lam = top.groupby("method")[["lambda_min", "lambda_max"]].mean().mean()
-    claims.append(reported("λ(2Θ̂₀/n) at the largest m vs the infinite-width kernel", f"λ_min {lam.lambda_min:.4g} vs {hyper['lambda_min_inf']:.4g}; λ_max {lam.lambda_max:.4g} "
-                        f"vs {hyper['lambda_max_inf']:.4g}", "Θ̂₀ → K as m → ∞"))
-    mv = rows.groupby("width").weight_change_rel.mean()
-    claims.append(reported("relative weight movement ‖θ_T−θ₀‖/‖θ₀‖ vs m", ", ".join(f"m={w}: {v:.3g}" for w, v in mv.items())
-                        + f"; slope {loglog_fit(mv.index, mv.values).slope:.2f}", "lazy regime: O(m^−1/2)"))
     summary = rows.groupby(["method", "width"]).agg(
         rate=("rate", "mean"), rate_r2=("rate_r2", "min"), power=("power", "mean"), pred_rate=("pred_rate", "mean"),
         ode_rate=("ode_rate", "mean"), gap_sqrt=("gap_sqrt", "mean"), gap_log=("gap_log", "mean"),

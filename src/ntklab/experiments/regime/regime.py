@@ -4,7 +4,7 @@ For each parameterisation (``ntk``, ``standard``, ``mup``, ``meanfield``, and ``
 scaling lambda^(l) = gamma/n + (1 - gamma) zipf(1/alpha) in every hidden layer), deep MLPs of widths
 n = 64 ... 2048 (``--full``: ... 4096, 3 seeds) train by full-batch GD for a few hundred steps on one fixed task (sphere data, d = 20) at the
 parameterisation's per-layer learning rates.  Per width (mean over seeds) the preset records
-(:mod:`ntklab.experiments._regime_measure`): relative drift of the learning-rate-weighted tangent kernel,
+(:mod:`ntklab.experiments.regime._measure`): relative drift of the learning-rate-weighted tangent kernel,
 relative movement of every weight matrix, coordinate sizes of every layer's activations and of their change
 (a coord check, tidy), the top-lambda node's displacement, and the gap between the network and its
 linearisation.  Log-log slopes against n give the exponents; the verdict per parameterisation reads
@@ -16,13 +16,18 @@ The standard parameterisation at a width-independent learning rate diverges as n
 its learning rate is lr / n, under which its hidden and output layers train exactly as under NTK at lr (the
 input layer n times slower), and it is reported without a claim.
 
-Claims (tolerance 0.15 on the fitted exponents, fixed here, not an option):
+Claims (tolerance 0.15 on the fitted exponents, fixed here, not an option), each decided seed by seed (the
+exponent of every seed's own width sweep must satisfy it; support "k/n seeds"):
   1. NTK: relative kernel drift exponent in -1/2 +- 0.15;
   2. muP: drift exponent in 0 +- 0.15;   3. mean field: drift exponent in 0 +- 0.15;
   4. asymmetric (gamma < 1): the top-lambda node's displacement does not shrink with n (exponent > -0.15);
   5. coord check: the hidden layers' per-coordinate updates shrink like n^{-1/2} under NTK and stay flat under
      muP and mean field (exponents within 0.15 of -1/2 and 0);
   6. no run of a claimed parameterisation diverged.
+Preconditions (INCONCLUSIVE, naming what failed): the parameterisation's runs are all there, finished and not
+diverged; the metric was recorded; every seed has positive finite values at >= 3 widths.  Claim 6 needs every
+run to have ended (done, diverged or failed).  The measurements of a run live in the experiment's
+``measurements/<run directory name>.parquet`` (the run directory itself holds only what the run store writes).
 
 Theory to read the drift claim against: for gradient descent in the NTK parameterisation the *per-coordinate*
 updates are O(n^{-1/2}), but their contributions to the kernel have random signs and largely cancel, so the
@@ -37,34 +42,54 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from typing_extensions import Annotated
 
-from ..._fits import loglog_fit
+from ..._errors import one_of, within
 from ..._io import write_table
 from ..._threads import torch_threads
-from ...config import RunConfig, config_from_dict
+from ...config import ActivationName, RunConfig, config_from_dict
 from ...data import load_dataset
 from ...nets import PARAMETERIZATIONS, build_network
-from ...report import Claim, claim, reported
-from ...runs import load_model, load_run, run_dir, train_many
+from ...runs import load_model, load_runs, run_dir, train_many
 from .._registry import ExperimentResult, Preset
 from ._figures import regime_figures
 from ._measure import regime_rows
+from ._verdicts import fit_exponents, regime_claims, verdict
 
-__all__ = ["RegimeOptions", "regime_config", "fit_exponents"]
+__all__ = ["RegimeOptions", "regime_config", "fit_exponents", "verdict"]
 
 KINDS = (*PARAMETERIZATIONS, "asymmetric")
-TOLERANCE = 0.15
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _comma_list(v):
+    """``"ntk, mup"`` -> ["ntk", "mup"] (the command line's way of giving several)."""
+    return [s.strip() for s in v.split(",")] if isinstance(v, str) else v
+
+
+def _distinct(v: list) -> list:
+    return list(dict.fromkeys(v))
+
+
+def _two_or_more(v: list) -> list:
+    if len(v) < 2:
+        raise ValueError(f"got {v} (allowed: at least two distinct widths)")
+    return v
+
+
+Kinds = Annotated[list[str], BeforeValidator(_comma_list), Field(min_length=1),
+                  AfterValidator(one_of(KINDS, each=True)), AfterValidator(_distinct)]
+Widths = Annotated[list[int], AfterValidator(within(1, each=True)), AfterValidator(lambda v: sorted(set(v))),
+                   AfterValidator(_two_or_more)]
 
 
 class RegimeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    parameterization: list[str] = Field(default_factory=lambda: list(KINDS))
-    widths: list[int] = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
+    parameterization: Kinds = Field(default_factory=lambda: list(KINDS))
+    widths: Widths = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
     depth: int = Field(2, ge=1)
     steps: int = Field(300, ge=1)
     lr: float = Field(0.5, gt=0)
@@ -72,7 +97,7 @@ class RegimeOptions(BaseModel):
     seeds: int = Field(2, ge=1)
     gamma: float = Field(0.5, ge=0, lt=1)  # of the asymmetric node scaling
     alpha: float = Field(0.7, gt=0, lt=1)
-    activation: str = "relu"
+    activation: ActivationName = "relu"
     dtype: Literal["float32", "float64"] = "float32"
     d: int = Field(20, ge=1)
     n_train: int = Field(64, ge=2)
@@ -81,22 +106,6 @@ class RegimeOptions(BaseModel):
     data_seed: int = 0
     ntk_points: int = Field(64, ge=2)
     threads: int = Field(1, ge=0)  # torch intra-op threads during the sweep (0: leave torch's setting)
-
-    @field_validator("parameterization", mode="before")
-    @classmethod
-    def _kinds(cls, v):
-        v = [s.strip() for s in v.split(",")] if isinstance(v, str) else v
-        bad = [k for k in v if k not in KINDS]
-        if bad or not v:
-            raise ValueError(f"got {bad or v!r} (allowed: {', '.join(KINDS)}, or several joined by commas)")
-        return list(dict.fromkeys(v))
-
-    @field_validator("widths")
-    @classmethod
-    def _widths(cls, v):
-        if len(set(v)) < 2 or min(v) < 1:
-            raise ValueError(f"got {v} (allowed: at least two distinct widths >= 1)")
-        return sorted(set(v))
 
 
 def regime_config(o: RegimeOptions, kind: str, width: int, seed: int) -> RunConfig:
@@ -137,116 +146,50 @@ def execute(o: RegimeOptions, out: Path, progress: bool) -> None:
     with torch_threads(o.threads):
         runs = train_many([c for *_, c in plan], out=out / "runs", progress=progress, desc="regime sweep")
         for (*_, c), run in zip(plan, runs):
-            if run.status == "done":
+            if run.status == "done":  # keyed by the run directory's name: name and config hash
                 _measure(run, c, o.ntk_points, out / "measurements" / f"{run.path.name}.parquet")
 
 
 def _collect(o: RegimeOptions, out: Path) -> tuple[pd.DataFrame, dict]:
-    frames, status = [], {}
-    for k, n, s, cfg in _plan(o):
-        path = run_dir(out / "runs", cfg.model_dump(mode="json"))
-        st = load_run(path).status if (path / "config.json").exists() else "missing"
-        status[(k, n, s)] = st
-        table = out / "measurements" / f"{path.name}.parquet"
-        if st == "done" and table.exists():
+    """The measurements of the finished runs (tidy, with parameterization, width, seed) and every planned
+    run keyed by (kind, width, seed): its :class:`~ntklab.runs.Run` (any status), or None when missing."""
+    plan = _plan(o)
+    found = {r.path.name: r for r in load_runs(out / "runs", [c for *_, c in plan], finished_only=False)}
+    frames, runs = [], {}
+    for k, n, s, cfg in plan:
+        run = found.get(run_dir_name(cfg))
+        runs[(k, n, s)] = run
+        table = out / "measurements" / f"{run_dir_name(cfg)}.parquet"
+        if run is not None and run.status == "done" and table.exists():
             frames.append(pd.read_parquet(table).assign(parameterization=k, width=n, seed=s))
-    if not frames:
-        raise FileNotFoundError(f"{out}: no measured runs under runs/")
-    return pd.concat(frames, ignore_index=True), status
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), runs
 
 
-def fit_exponents(frame: pd.DataFrame) -> pd.DataFrame:
-    """Least-squares slope of log(mean over seeds) against log(width), per parameterisation, metric and layer."""
-    mean = frame.groupby(["parameterization", "metric", "layer", "width"]).value.mean().reset_index()
-    rows = []
-    for (k, metric, layer), g in mean.groupby(["parameterization", "metric", "layer"], sort=False):
-        rows.append({"parameterization": k, "metric": metric, "layer": layer,
-                     "exponent": loglog_fit(g.width, g.value).slope, "widths": len(g)})
-    return pd.DataFrame(rows)
+def run_dir_name(cfg: RunConfig) -> str:
+    """The run's directory under ``runs/`` (name and config hash), which also names its measurements."""
+    return run_dir(".", cfg.model_dump(mode="json")).name
 
 
-def _exp(ex: pd.DataFrame, kind: str, metric: str) -> float:
-    sel = ex[(ex.parameterization == kind) & (ex.metric == metric)]
-    return float(sel.exponent.iloc[0]) if len(sel) else float("nan")
-
-
-def _series(frame: pd.DataFrame, kind: str, metric: str) -> str:
-    g = frame[(frame.parameterization == kind) & (frame.metric == metric)].groupby("width").value.mean()
-    return ", ".join(f"n={n}: {v:.3g}" for n, v in g.items())
-
-
-def verdict(drift_exponent: float) -> str:
-    """One line from the fitted drift exponent e: lazy (e < -0.35), feature learning (|e| <= 0.15), else."""
-    e = drift_exponent
-    if not np.isfinite(e):
-        return "no verdict (too few widths)"
-    if e < -0.35:
-        return f"lazy: drift ∝ width^{e:.2f}"
-    if abs(e) <= TOLERANCE:
-        return f"feature learning: drift flat in width (exponent {e:.2f})"
-    return f"{'unstable: drift grows' if e > 0 else 'in between: drift shrinks slowly'} (∝ width^{e:.2f})"
-
-
-def _claims(frame: pd.DataFrame, ex: pd.DataFrame, status: dict, o: RegimeOptions) -> list[Claim]:
-    out = []
-    expected = {"ntk": -0.5, "mup": 0.0, "meanfield": 0.0}
-    for k in o.parameterization:
-        e = _exp(ex, k, "drift_fro_rel")
-        gap = _exp(ex, k, "linearization_gap_rel")
-        measured = f"{_series(frame, k, 'drift_fro_rel')}; exponent {e:.2f} (linearisation gap exponent {gap:.2f})"
-        if k in expected:
-            want = expected[k]
-            out.append(claim(f"{k}: {verdict(e)}", abs(e - want) <= TOLERANCE, measured,
-                             f"drift exponent {want:g} ± {TOLERANCE}"))
-        elif k == "asymmetric":
-            t = _exp(ex, k, "top_node_displacement")
-            out.append(claim(f"asymmetric (γ={o.gamma:g}, α={o.alpha:g}): top-λ node's movement does not shrink "
-                             f"with width", t > -TOLERANCE,
-                             f"{_series(frame, k, 'top_node_displacement')}; exponent {t:.2f}",
-                             f"exponent > -{TOLERANCE} (O(1) in n)"))
-            out.append(reported(f"asymmetric: {verdict(e)}", measured, "γ < 1 moves the kernel"))
-        else:
-            out.append(reported(f"{k}: {verdict(e)}", measured,
-                             f"lr {'∝ 1/width' if o.standard_lr == 'inverse_width' else 'constant'}"))
-    out += _coord_claims(ex, o)
-    claimed = [k for k in o.parameterization if k != "standard"]
-    bad = [f"{k} n={n} s={s}: {st}" for (k, n, s), st in status.items() if k in claimed and st != "done"]
-    if claimed:
-        out.append(claim("no run of a claimed parameterisation diverged or failed", not bad,
-                         "; ".join(bad) or f"{sum(k in claimed for k, _, _ in status)} runs done", "all done"))
-    return out
-
-
-def _coord_claims(ex: pd.DataFrame, o: RegimeOptions) -> list[Claim]:
-    out = []
-    hidden = [f"x{l + 1}" for l in range(o.depth)]
-    for k, want in (("ntk", -0.5), ("mup", 0.0), ("meanfield", 0.0)):
-        if k not in o.parameterization:
-            continue
-        sel = ex[(ex.parameterization == k) & (ex.metric == "coord_delta") & ex.layer.isin(hidden)]
-        exps = dict(zip(sel.layer, sel.exponent))
-        ok = len(exps) == len(hidden) and all(abs(e - want) <= TOLERANCE for e in exps.values())
-        what = "shrink ∝ n^-1/2" if want else "stay O(1)"
-        out.append(claim(f"{k}: coord check, hidden-layer updates {what}", ok,
-                         ", ".join(f"{l}: {e:.2f}" for l, e in exps.items()), f"exponent {want:g} ± {TOLERANCE}"))
-    return out
+def _tables(frame: pd.DataFrame, o: RegimeOptions) -> dict:
+    ex = fit_exponents(frame)
+    drift = ex[ex.metric == "drift_fro_rel"].set_index("parameterization").exponent
+    exps = {k: float(drift.get(k, float("nan"))) for k in o.parameterization}
+    coord = frame[frame.metric.str.startswith("coord_")] if len(frame) else frame
+    return {
+        "regime_by_width": frame,
+        "regime_exponents": ex,
+        "regime_seed_exponents": fit_exponents(frame, per_seed=True),
+        "coord_check": coord.pivot_table(index=["parameterization", "width", "seed", "layer"], columns="metric",
+                                         values="value").reset_index() if len(coord) else pd.DataFrame(),
+        "regime_verdicts": pd.DataFrame([{"parameterization": k, "drift_exponent": e, "verdict": verdict(e)}
+                                         for k, e in exps.items()]),
+    }
 
 
 def analyse(o: RegimeOptions, out: Path) -> ExperimentResult:
-    frame, status = _collect(o, out)
-    ex = fit_exponents(frame)
-    tables = {
-        "regime_by_width": frame,
-        "regime_exponents": ex,
-        "coord_check": frame[frame.metric.str.startswith("coord_")]
-        .pivot_table(index=["parameterization", "width", "seed", "layer"], columns="metric", values="value")
-        .reset_index(),
-        "regime_verdicts": pd.DataFrame([{"parameterization": k, "drift_exponent": _exp(ex, k, "drift_fro_rel"),
-                                          "verdict": verdict(_exp(ex, k, "drift_fro_rel"))}
-                                         for k in o.parameterization]),
-    }
-    figs = regime_figures(frame, out / "figures", order=list(o.parameterization))
-    return ExperimentResult(out=out, claims=_claims(frame, ex, status, o), figures=figs, tables=tables)
+    frame, runs = _collect(o, out)
+    figs = regime_figures(frame, out / "figures", order=list(o.parameterization)) if len(frame) else []
+    return ExperimentResult(out=out, claims=regime_claims(frame, runs, o), figures=figs, tables=_tables(frame, o))
 
 
 PRESET = Preset(
