@@ -38,7 +38,7 @@ def test_momentum_quick_via_cli(tmp_path):
     # the analysis reads exactly the runs of the options it is given, not whatever lies in the store
     o = resolve_options(get_preset("momentum"), quick=True, overrides=["widths=[50,100]"])
     hyper = json.loads((tmp_path / "hyper.json").read_text())
-    sub = analyse_momentum(o, tmp_path, hyper)
+    sub = analyse_momentum(o, tmp_path, hyper, run_configs(o, hyper))
     assert set(sub.tables["momentum_runs"].width) == {50, 100} and len(sub.tables["momentum_runs"]) == 16
     runs = pd.read_csv(tmp_path / "momentum_runs.csv")
     assert set(runs.method) == {"gd", "heavy_ball", "nag", "nag_sc"} and (runs.status == "done").all()

@@ -134,10 +134,8 @@ def _figures(curves: pd.DataFrame, rows: pd.DataFrame, out: Path) -> list[Path]:
     return paths
 
 
-def analyse_momentum(o, out: Path, hyper: dict) -> ExperimentResult:
-    from .momentum import run_configs
-
-    cfgs = run_configs(o, hyper)
+def analyse_momentum(o, out: Path, hyper: dict, cfgs: list) -> ExperimentResult:
+    """Claims, tables and figures of the runs of ``cfgs`` (the current options' plan) under ``out/runs``."""
     found = {r.path.name: r for r in load_runs(out / "runs", cfgs, finished_only=False)}
     runs, measured = {}, []
     for c in cfgs:

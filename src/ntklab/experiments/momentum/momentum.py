@@ -150,7 +150,7 @@ def run_configs(o: MomentumOptions, hyper: dict) -> list[RunConfig]:
 
 def analyse(o: MomentumOptions, out: Path):
     hyper = json.loads((out / "hyper.json").read_text())
-    return analyse_momentum(o, out, hyper)
+    return analyse_momentum(o, out, hyper, run_configs(o, hyper))
 
 
 PRESET = Preset(
