@@ -11,6 +11,10 @@ from ._spectra import kernel_drift as kernel_drift
 from ._spectra import spectrum as spectrum
 
 # infinite width: dual activations, Hermite coefficients, deep NNGP/NTK, random finite-width networks
+from ._accuracy import DUAL_TOLERANCE as DUAL_TOLERANCE
+from ._accuracy import KernelAccuracyError as KernelAccuracyError
+from ._closed_forms import abrelu as abrelu
+from ._closed_forms import leaky_relu as leaky_relu
 from ._dual import DualActivation as DualActivation
 from ._hermite import affine_activation as affine_activation
 from ._hermite import hermite_coefficients as hermite_coefficients
