@@ -1,5 +1,9 @@
 """Kernels: empirical NTK (closed form and generic), the shallow mean kernel, spectra and drift, and the
-infinite-width NNGP/NTK of deep fully connected networks for any activation (dual activations, Hermite coefficients)."""
+infinite-width NNGP/NTK of deep fully connected networks for any activation (dual activations, Hermite coefficients):
+``infinite_kernel`` in neural-tangents' conventions, ``network_limit`` from a built ntklab network.  Every dual is
+exact (closed forms) or certified to 1e-13 (quadrature activations), else a KernelAccuracyError is raised.
+
+May import ntklab._errors, ntklab._scratch and ntklab.nets only (plus torch, numpy, scipy)."""
 
 from ._empirical import empirical_ntk as empirical_ntk
 from ._empirical_generic import empirical_ntk_generic as empirical_ntk_generic
@@ -22,6 +26,7 @@ from ._hermite import nonlinearity_degree as nonlinearity_degree
 from ._hermite import normalize as normalize
 from ._hermite import normalize as normalize_activation
 from ._infinite import infinite_kernel as infinite_kernel
+from ._network_limit import network_limit as network_limit
 from ._resolve import ACTIVATION_NAMES as ACTIVATION_NAMES
 from ._resolve import as_dual_activation as as_dual_activation
 from ._resolve import dual_activation as dual_activation
