@@ -3,12 +3,12 @@ and |rho| = 1 for x1 != x2, against quadrature written here.
 
 Reference: nested adaptive Gauss–Kronrod (scipy ``quad``) of E[f(u) g(v)] = E_z[f(sqrt(v1) z) E_xi[g(sqrt(v2)
 (rho z + s xi))]], s = sqrt(1 - rho^2), with breakpoints where either argument crosses 0 (z = 0 outside, xi = -rho z / s
-inside) and both requested to epsrel 1e-14; at rho = +-1 the inner expectation is the point value g(+-sqrt(v2) z).  An
-independent method (adaptive, scalar, math-library functions) from the composite Gauss–Legendre rules and Mehler series
-under test.  Measured while writing these tests, it agrees with the library to <= 4e-14 relative to the Cauchy–Schwarz
-scale sqrt(E[f(u)^2] E[g(v)^2]) everywhere below; the assertions allow the library's stated 1e-13 plus 5e-14 for the
-reference's own error (its requested 1e-14 relative, on integrals of size <= the scale, and the outer rule's
-integration of an inner result that is itself accurate to 1e-14).
+inside) and both requested to epsrel 1e-14; at rho = +-1 the inner expectation is the point value g(+-sqrt(v2) z).
+An independent method (adaptive, scalar, math-library functions) from the composite Gauss–Legendre rules and Mehler
+series under test.  Measured while writing these tests, it agrees with the library to <= 4e-14 relative to the
+Cauchy–Schwarz scale sqrt(E[f(u)^2] E[g(v)^2]) everywhere below; the assertions allow the library's stated 1e-13
+plus 5e-14 for the reference's own error (its requested 1e-14 relative, on integrals of size <= the scale, and the
+outer rule's integration of an inner result that is itself accurate to 1e-14).
 """
 
 from __future__ import annotations

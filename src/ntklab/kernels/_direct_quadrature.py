@@ -5,11 +5,12 @@ z, xi independent N(0, 1) and s = sqrt(1 - rho^2).  Then
 
     E[f(u) g(v)] = E_z[ f(sqrt(v1) z) E_xi[ g(sqrt(v2) (rho z + s xi)) ] ],
 
-an outer composite Gauss–Legendre rule in z (16-node panels on [-14, 14], graded from width min(1.5 / sqrt(v), 1.5 s)
-at z = 0 by a factor 1.25 up to 1.75) times an inner one in xi split at xi* = -rho z / s, where the argument of g crosses 0,
-and graded away from it alike.  A kink of f or g at 0 (relu, leaky relu, steps) thus falls on panel boundaries and
-the rules stay exact to rounding, and the steep part of tanh-like sigma gets the fine panels.  At s = 0 (rho = +-1, duplicated or
-antipodal points) the inner expectation is g(+-sqrt(v2) z) itself: the exact 1-d moment.  Both rules are refined
+an outer composite Gauss–Legendre rule in z (16-node panels on [-14, 14], graded from width
+min(1.5 / sqrt(v), 1.5 s) at z = 0 by a factor 1.25 up to 1.75) times an inner one in xi split at xi* = -rho z / s,
+where the argument of g crosses 0, and graded away from it alike.  A kink of f or g at 0 (relu, leaky relu, steps)
+thus falls on panel boundaries and the rules stay exact to rounding, and the steep part of tanh-like sigma gets the
+fine panels.  At s = 0 (rho = +-1, duplicated or antipodal points) the inner expectation is g(+-sqrt(v2) z)
+itself: the exact 1-d moment.  Both rules are refined
 (every panel split in two) until two successive results agree to QUADRATURE_TOLERANCE relative to
 sqrt(E[f(u)^2] E[g(v)^2]); past 2^14 outer nodes a :class:`~ntklab.kernels.KernelAccuracyError` names the
 activation, the variances, rho and the accuracy reached.

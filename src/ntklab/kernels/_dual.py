@@ -83,8 +83,7 @@ class DualActivation:
     def coefficients(self, v, degree: int) -> torch.Tensor:
         """Orthonormal Hermite coefficients a_0..a_degree of z -> sigma(sqrt(v) z) (the resolved 1-d rule of
         :mod:`ntklab.kernels._gaussian_rule`, converged to 3e-14 in l2)."""
-        from ._gauss_hermite import on_unique
-        from ._gaussian_rule import gaussian_projection
+        from ._gaussian_rule import gaussian_projection, on_unique
 
         return on_unique(lambda r: gaussian_projection(self.fn, r, degree, name=self.name).coefficients,
                          torch.as_tensor(v, dtype=torch.float64))

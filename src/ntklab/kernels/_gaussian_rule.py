@@ -38,8 +38,8 @@ from numpy.polynomial.legendre import leggauss
 from .._errors import ConfigError
 from ._accuracy import QUADRATURE_TOLERANCE, KernelAccuracyError
 
-__all__ = ["HALF_WIDTH", "NODES_PER_PANEL", "MAX_NODES", "gaussian_rule", "panel_rule", "graded_edges", "initial_panels",
-           "gaussian_projection", "Projection"]
+__all__ = ["HALF_WIDTH", "NODES_PER_PANEL", "MAX_NODES", "gaussian_rule", "panel_rule", "graded_edges",
+           "initial_panels", "gaussian_projection", "Projection", "on_unique"]
 
 HALF_WIDTH = 14.0
 NODES_PER_PANEL = 16
@@ -212,3 +212,23 @@ def gaussian_projection(fn, v: torch.Tensor, degree: int | None = None, *, name:
                                       detail=f"two rules of {panels * NODES_PER_PANEL // 2} and "
                                              f"{panels * NODES_PER_PANEL} nodes disagree; a kink away from 0?")
         prev = cur
+
+
+def on_unique(fn, v: torch.Tensor, *, rel: float = 1e-13) -> torch.Tensor:
+    """fn applied to the distinct values of ``v`` only (values within ``rel`` of their sorted neighbour share one
+    evaluation), gathered back to v's shape: fn maps (R,) -> (R, ...) -> result (*v.shape, ...).
+
+    On sphere data every point has the same variance, so a layer's quadrature work is done once, not n times.
+    """
+    flat = v.reshape(-1)
+    if flat.numel() <= 1:
+        out = fn(flat)
+        return out.reshape(tuple(v.shape) + tuple(out.shape[1:]))
+    vals, order = torch.sort(flat)
+    gap = (vals[1:] - vals[:-1]) > rel * vals[1:].abs()
+    group = torch.cat([torch.zeros(1, dtype=torch.long, device=v.device), torch.cumsum(gap.long(), 0)])
+    reps = vals[torch.cat([torch.ones(1, dtype=torch.bool, device=v.device), gap])]
+    inverse = torch.empty_like(group)
+    inverse[order] = group
+    out = fn(reps)
+    return out[inverse].reshape(tuple(v.shape) + tuple(out.shape[1:]))

@@ -13,9 +13,10 @@ T_f(K) = E[f^2] - sum_{k <= K} a_k^2, and the coefficients' own quadrature error
     |rho|^{K+1} sqrt(t_f(K) t_g(K)) + delta_f + delta_g <= 1e-13,      t = T / E[f^2] + 3 delta (the tail's own error),
 
 holds for every entry.  When one degree K gives it for every rho (t <= 1e-13 - 2 delta; coefficients projected to
-degree 256, then 1024, then 2048 until one does), the matrix is one Horner pass of that degree.  Otherwise (steep sigma at large variance: tanh at v = 16..60) each entry
-gets the smallest degree in (32, 64, ..., 2048) that meets the bound at its own rho, and the entries that no degree
-serves (|rho| near 1: duplicated, antipodal or nearly parallel points) are computed by the bivariate quadrature of
+degree 256, then 1024, then 2048 until one does), the matrix is one Horner pass of that degree.  Otherwise (steep
+sigma at large variance: tanh at v = 16..60; kinked callables) each entry gets the smallest degree in
+(32, 64, ..., 2048) that meets the bound at its own rho, and the entries that no degree serves (|rho| near 1:
+duplicated, antipodal or nearly parallel points) are computed by the bivariate quadrature of
 :mod:`ntklab.kernels._direct_quadrature` (exact 1-d moments at rho = +-1).  Either way the dual meets 1e-13 or a
 :class:`~ntklab.kernels.KernelAccuracyError` says which activation, variances and accuracy fell short.
 
@@ -38,22 +39,14 @@ import torch
 from ._accuracy import DUAL_TOLERANCE
 from ._direct_quadrature import bivariate_expectation
 from ._dual import DualActivation, _correlation
-from ._gauss_hermite import on_unique
-from ._gaussian_rule import gaussian_projection
+from ._gaussian_rule import gaussian_projection, on_unique
 
-__all__ = ["QuadratureActivation", "checked_moment", "LEVELS", "PROJECTED_DEGREES", "MAX_DEGREE", "autograd_derivative"]
+__all__ = ["QuadratureActivation", "LEVELS", "PROJECTED_DEGREES", "MAX_DEGREE", "autograd_derivative"]
 
 LEVELS = (32, 64, 128, 256, 512, 1024, 2048)  # degrees a block may use
 PROJECTED_DEGREES = (256, 1024, 2048)  # coefficients computed to these in turn, until one degree serves every rho
 MAX_DEGREE = LEVELS[-1]
 _BULK_SHARE = 0.05  # entries above the block's common degree (evaluated apart) may be at most 5% of it
-
-
-def checked_moment(f, v: torch.Tensor, name: str, what: str) -> torch.Tensor:
-    """E[f(u)] for u ~ N(0, v) where f = h^2 >= 0: ``gaussian_projection`` of h = sqrt(f) (converged or refused)."""
-    v = torch.as_tensor(v, dtype=torch.float64)
-    return on_unique(lambda r: gaussian_projection(lambda z: torch.sqrt(f(z)), r, None, name=name, what=what)
-                     .second_moment, v)
 
 
 def autograd_derivative(fn):
