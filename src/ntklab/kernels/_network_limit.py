@@ -55,14 +55,14 @@ def _mlp_layers(net: MLP, lr_weighted: bool) -> tuple[list[Layer], Layer]:
     names = [f"hidden.{i}" for i in range(len(net.hidden))] + ["readout"]
     out, mass = [], float(net.d)
     for layer, name in zip(layers, names):
-        if layer.init_std is None:
+        if getattr(layer, "init_std", None) is None:
             raise ConfigError("net", "this MLP does not record its initialisation scales (built by an older ntklab)",
                               allowed="an MLP built by this version")
         c2 = layer.multiplier ** 2
         a = c2 * layer.init_std ** 2 * mass
         g = c2 * mass * mult.get(f"{name}.weight", 1.0) if layer.weight.requires_grad else 0.0
         has_b = layer.bias is not None
-        b = layer.bias_init_std ** 2 if has_b else 0.0
+        b = getattr(layer, "bias_init_std", None) ** 2 if has_b else 0.0
         e = mult.get(f"{name}.bias", 1.0) if has_b and layer.bias.requires_grad else 0.0
         out.append(Layer(A=a, B=b, P=a, G=g, E=e))
         if name != "readout":
