@@ -12,9 +12,10 @@ T_f(K) = E[f^2] - sum_{k <= K} a_k^2, and the coefficients' own quadrature error
 
     |rho|^{K+1} sqrt(t_f(K) t_g(K)) + delta_f + delta_g <= 1e-13,      t = T / E[f^2] + 3 delta (the tail's own error),
 
-holds for every entry.  When one degree K gives it for every rho (t <= 1e-13 - 2 delta; coefficients projected to
-degree 256, then 1024, then 2048 until one does), the matrix is one Horner pass of that degree.  Otherwise (steep
-sigma at large variance: tanh at v = 16..60; kinked callables) each entry gets the smallest degree in
+holds for every entry.  Coefficients are projected to degree 256, then 1024, then 2048 until one degree K gives it
+for every rho (t <= 1e-13 - 2 delta), or to 2048.  When that K is at most 128 the matrix is one Horner pass of
+degree K.  Otherwise (and always for steep sigma at large variance, tanh at v = 16..60, or kinked callables, where
+no K serves rho = 1) each entry gets the smallest degree in
 (32, 64, ..., 2048) that meets the bound at its own rho, and the entries that no degree serves (|rho| near 1:
 duplicated, antipodal or nearly parallel points) are computed by the bivariate quadrature of
 :mod:`ntklab.kernels._direct_quadrature` (exact 1-d moments at rho = +-1).  Either way the dual meets 1e-13 or a
@@ -47,6 +48,7 @@ LEVELS = (32, 64, 128, 256, 512, 1024, 2048)  # degrees a block may use
 PROJECTED_DEGREES = (256, 1024, 2048)  # coefficients computed to these in turn, until one degree serves every rho
 MAX_DEGREE = LEVELS[-1]
 _BULK_SHARE = 0.05  # entries above the block's common degree (evaluated apart) may be at most 5% of it
+_UNIFORM_UP_TO = 128  # above this degree, per-entry degrees (a few passes) beat one high-degree Horner pass
 
 
 def autograd_derivative(fn):
@@ -176,8 +178,8 @@ class QuadratureActivation(DualActivation):
         top = a1.shape[-1] - 1
         n_levels = t1.shape[-1]
         slack = DUAL_TOLERANCE - float(d1.max()) - float(d2.max())
-        if float(t1[..., -1].max()) <= slack and float(t2[..., -1].max()) <= slack:
-            return _horner(a1, a2, rho, top)  # one degree serves every rho
+        if top <= _UNIFORM_UP_TO and float(t1[..., -1].max()) <= slack and float(t2[..., -1].max()) <= slack:
+            return _horner(a1, a2, rho, top)  # one low degree serves every rho
         # per entry: the first level j with |rho|^(K_j+1) sqrt(t1 t2) + delta1 + delta2 <= DUAL_TOLERANCE
         log_rho = torch.log(rho.abs().clamp(min=1e-300))
         room = (DUAL_TOLERANCE - d1[..., 0] - d2[..., 0]).clamp(min=1e-300)
