@@ -134,32 +134,25 @@ class QuadratureActivation(DualActivation):
         return on_unique(lambda r: self._projection(r, derivative, degree).coefficients,
                          torch.as_tensor(v, dtype=torch.float64))
 
-    def _side_data(self, v, derivative: bool) -> torch.Tensor:
-        """Per distinct variance, packed: [a_0..a_K | t at each level | E[f^2] | delta], K the degree kept."""
-
-        def pack(r):
-            for degree in PROJECTED_DEGREES:
-                p = self._projection(r, derivative, degree)
-                tails = _level_tails(p.coefficients, p.second_moment, p.change)
-                keep = _uniform_degree(tails, p.change)
-                if keep is not None:
-                    break
-            keep = keep or MAX_DEGREE
-            n_levels = LEVELS.index(keep) + 1
-            return torch.cat([p.coefficients[:, : keep + 1], tails[:, :n_levels], p.second_moment[:, None],
-                              p.change[:, None]], -1)
-
-        return pack(v)
+    def _side_data(self, v, derivative: bool):
+        """Per distinct variance: (a_0..a_K, t at each level up to K, E[f^2], delta), K the degree kept (the first
+        of PROJECTED_DEGREES with a level that serves every rho, else MAX_DEGREE)."""
+        for degree in PROJECTED_DEGREES:
+            p = self._projection(v, derivative, degree)
+            tails = _level_tails(p.coefficients, p.second_moment, p.change)
+            keep = _uniform_degree(tails, p.change)
+            if keep is not None:
+                break
+        keep = keep or MAX_DEGREE
+        n_levels = LEVELS.index(keep) + 1
+        return p.coefficients[:, : keep + 1], tails[:, :n_levels], p.second_moment[:, None], p.change[:, None]
 
     def _truncated_pair(self, v1, v2, derivative: bool):
-        """Both sides at one common degree K (their variances projected together), unpacked per point into
+        """Both sides at one common degree K (their variances projected together), per point:
         (a (.., K+1), t (.., n_levels), E (.., 1), delta (.., 1))."""
         both = torch.cat([v1.reshape(-1), v2.reshape(-1)])
         uniq, inverse = torch.unique(both, return_inverse=True)
-        packed = self._side_data(uniq, derivative)[inverse]
-        n_levels = next(j + 1 for j, k in enumerate(LEVELS) if packed.shape[-1] == k + 1 + (j + 1) + 2)
-        k1 = packed.shape[-1] - n_levels - 2
-        parts = (packed[:, :k1], packed[:, k1:k1 + n_levels], packed[:, -2:-1], packed[:, -1:])
+        parts = [t[inverse] for t in self._side_data(uniq, derivative)]
         n1 = v1.numel()
         return (tuple(t[:n1].reshape(*v1.shape, -1) for t in parts),
                 tuple(t[n1:].reshape(*v2.shape, -1) for t in parts))
