@@ -23,6 +23,8 @@ from .kernels import dual_activation as dual_activation
 from .kernels import hermite_coefficients as hermite_coefficients
 from .kernels import normalize_activation as normalize_activation
 from .kernels import nonlinearity_degree as nonlinearity_degree
+from .kernels import network_limit as network_limit
+from .kernels import KernelAccuracyError as KernelAccuracyError
 
 # approximation by GD-trained networks (Welper)
 from . import approximation as approximation

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from scipy.integrate import solve_ivp
+from scipy.linalg import expm
 from torch.func import functional_call, jacrev
 
 import ntklab
@@ -213,3 +214,66 @@ def test_stability_bounds_and_bad_hyperparameters():
         check_stability("heavy_ball", lr=0.1, momentum=1.0, lambda_max=1.0)
     with pytest.raises(ConfigError, match="theta"):
         FunctionSpaceModes(np.eye(3), np.ones(2))
+
+
+# --- neural-tangents' conventions (docs/neural_tangents.md), written out: CI has neither neural-tangents nor JAX ----
+
+def _per_output_problem(n=9, K=3, seed=5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 12))
+    theta = X @ X.T / 12  # an (n, n) kernel, the same for every output
+    return theta, rng.standard_normal((n, K))
+
+
+@pytest.mark.parametrize("normalisation,factor", [("mean", lambda N: 2.0), ("half_sum", lambda N: float(N)),
+                                                  ("sum", lambda N: 2.0 * N)])
+def test_gradient_flow_time_scales_match_neural_tangents_gradient_descent_mse(normalisation, factor):
+    """nt.predict.gradient_descent_mse(k, y, learning_rate=1) follows the flow of (1 / 2N) ||f - y||^2 with N =
+    y.size, i.e. e(T) = expm(-T (Theta (x) I_K) / N) e0 (neural-tangents 0.6.5, predict.py).  ntklab's "mean" at t
+    is it at T = 2t, "half_sum" at T = N t, "sum" at T = 2 N t.  expm is accurate to ~1e-15 here, so 1e-12 |e0|."""
+    theta, e0 = _per_output_problem()
+    N = e0.size
+    modes = FunctionSpaceModes(theta, e0, normalisation=normalisation)
+    for T in (0.3, 4.0, 40.0):
+        t = T / factor(N)
+        ours = modes.flow("gradient_flow", [t], keep_times=[t]).errors[t]
+        nt = (expm(-T * np.kron(theta, np.eye(e0.shape[1])) / N) @ e0.reshape(-1)).reshape(e0.shape)
+        np.testing.assert_allclose(ours, nt, rtol=0, atol=1e-12 * np.abs(e0).max())
+
+
+def test_heavy_ball_ode_matches_neural_tangents_momentum_ode():
+    """nt.predict.gradient_descent(loss, k, y, learning_rate=eta, momentum=beta) integrates, in units
+    tau = sqrt(eta) * step, f'' = -Theta grad loss(f) - ((1 - beta) / sqrt(eta)) f' from f'(0) = 0 (predict.py:
+    learning_rate **= 0.5, momentum = (momentum - 1) / learning_rate).  With ntklab's loss, mean((f - y)^2), grad = 2 e /
+    N, and ode("heavy_ball", lr=eta, momentum=beta) at step k equals it at step k.  solve_ivp at rtol 1e-12: 1e-9."""
+    theta, e0 = _per_output_problem(n=6, K=2, seed=6)
+    N, eta, beta = e0.size, 0.05, 0.9
+    A = 2.0 / N * np.kron(theta, np.eye(2))
+    gamma = (1 - beta) / np.sqrt(eta)
+    steps = np.array([0.0, 10.0, 100.0, 400.0])
+    sol = solve_ivp(lambda t, s: np.concatenate([s[N:], -A @ s[:N] - gamma * s[N:]]), (0, steps[-1] * np.sqrt(eta)),
+                    np.concatenate([e0.reshape(-1), np.zeros(N)]), t_eval=steps * np.sqrt(eta), rtol=1e-12,
+                    atol=1e-14, method="DOP853")
+    nt_loss = (sol.y[:N] ** 2).mean(0)
+    ours = FunctionSpaceModes(theta, e0).ode("heavy_ball", lr=eta, momentum=beta, steps=steps).loss
+    np.testing.assert_allclose(ours, nt_loss, rtol=0, atol=1e-9 * nt_loss[0])
+
+
+@pytest.mark.parametrize("method,beta", [("gd", 0.0), ("heavy_ball", 0.8), ("nag", 0.0), ("nag_sc", 0.5)])
+def test_per_output_kernel_is_theta_times_identity(method, beta):
+    """An (n, n) kernel with (n, K) errors is Theta (x) I_K, as neural-tangents takes it: every prediction equals the
+    one from the explicit (nK, nK) Kronecker product (two eigendecompositions of the same spectrum: rounding only)."""
+    theta, e0 = _per_output_problem()
+    small, big = FunctionSpaceModes(theta, e0), FunctionSpaceModes(np.kron(theta, np.eye(3)), e0)
+    assert small.lambda_max == pytest.approx(big.lambda_max, rel=1e-13)
+    assert small.lambda_min == pytest.approx(big.lambda_min, abs=1e-13 * big.lambda_max)
+    lr = 1.0 / small.lambda_max
+    a = small.discrete(method, lr=lr, momentum=beta, steps=300, keep=[7, 300])
+    b = big.discrete(method, lr=lr, momentum=beta, steps=300, keep=[7, 300])
+    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-11, atol=1e-14 * a.loss[0])
+    for k in (7, 300):
+        np.testing.assert_allclose(a.errors[k], b.errors[k], rtol=0, atol=1e-12 * np.abs(e0).max())
+    t = [0.5, 5.0]
+    np.testing.assert_allclose(small.flow("nesterov", t).loss, big.flow("nesterov", t).loss, rtol=1e-11)
+    with pytest.raises(ConfigError, match="theta"):
+        FunctionSpaceModes(theta[:-1, :-1], e0)

@@ -165,7 +165,8 @@ def test_nonlinearity_degree():
 def test_every_name_and_nets_activation_resolves():
     for name in ntklab.kernels.ACTIVATION_NAMES:
         assert as_dual_activation(name).name == name
-        assert as_dual_activation(get_activation(name) if name not in ("abs", "sin") else name).name == name
+        from_nets = name not in ("abs", "sin", "leaky_relu")  # names the kernels know but ntklab.nets does not
+        assert as_dual_activation(get_activation(name) if from_nets else name).name == name
 
 
 @pytest.mark.parametrize("bad,match", [

@@ -1,5 +1,6 @@
 """``infinite_kernel`` against closed forms at depth 1, the core's shallow mean kernel, Monte Carlo of random
-finite networks (error ~ width^-1/2) and the generic empirical NTK of a wide network."""
+finite networks (error ~ width^-1/2) and the generic empirical NTK of a wide network.  Its neural-tangents conventions
+are in test_neural_tangents_conventions.py, the duals' accuracy in test_dual_accuracy.py."""
 
 from __future__ import annotations
 
@@ -84,15 +85,13 @@ def test_depth_one_erf_matches_the_arcsine_formula():
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "gelu"])
 def test_depth_one_matches_the_cores_shallow_mean_kernel(activation):
-    # an independent implementation (2-d Gauss–Hermite, order 64): with weight_var = bias_var = 1 the depth-1 NTK
-    # is the shallow net's E[Theta] over (W, b, u) plus 1 from the readout bias.  Tolerance: at pre-activation
-    # variances 1.1-2 the core's order-64 product rule errs by up to ~3e-5 on E[tanh' tanh'] (measured against a
-    # 1000^2-node rule, which this module matches to 1e-14); relu is closed form in both (agree to ~1e-8 where
-    # arccos meets rho ~ 1 on the diagonal).
+    # bookkeeping, not the duals: with weight_var = bias_var = 1 the depth-1 NTK is the shallow net's E[Theta] over
+    # (W, b, u) plus 1 from the readout bias.  Both take their expectations from dual_activation (the duals are tested
+    # against quadrature in test_dual_accuracy.py), so they agree to rounding: 1e-13 on entries of size ~ 1
     x = _inputs(seed=1, top=1.0)
     ours = infinite_kernel(x, depth=1, activation=activation, weight_var=1.0, bias_var=1.0)
     core = shallow_mean_ntk(x, activation=activation, weight_var=1.0, bias_var=1.0, trainable=("W", "b", "u"))
-    assert torch.allclose(ours - 1, core, atol=1e-4, rtol=0)
+    assert torch.allclose(ours - 1, core, atol=1e-13, rtol=0)
 
 
 # --- Monte Carlo of finite random networks --------------------------------------------------------------------

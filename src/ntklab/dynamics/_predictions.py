@@ -138,7 +138,10 @@ def flow_factors(kind: str, a, t, *, damping: float | None = None) -> np.ndarray
 class FunctionSpaceModes:
     """Eigen-modes of A = 2 w Theta and of e_0: every prediction after one O(N^3) decomposition.
 
-    ``theta`` is (N, N), or (n, n, K, K) with e0 (n, K) (flattened row-major, entry i*K + k).
+    ``theta`` is (N, N), or (n, n, K, K) with e0 (n, K) (flattened row-major, entry i*K + k), or (n, n) with e0
+    (n, K): the kernel of each output, the full one being Theta (x) I_K (independent outputs, as an infinite-width
+    limit gives and neural-tangents assumes).  That case decomposes only the (n, n) kernel: its eigenvalues a_i
+    repeat K times (mode i*K + k has eigenvector q_i (x) e_k), so it costs O(n^3), not O((n K)^3).
     """
 
     def __init__(self, theta, e0, *, normalisation: str = "mean"):
@@ -149,16 +152,24 @@ class FunctionSpaceModes:
         N = e0.size
         if th.ndim == 4:
             th = th.transpose(0, 2, 1, 3).reshape(th.shape[0] * th.shape[2], -1)
-        if th.shape != (N, N):
+        per_output = e0.ndim == 2 and e0.shape[1] > 1 and th.shape == (e0.shape[0], e0.shape[0])
+        if th.shape != (N, N) and not per_output:
             raise ConfigError("theta", f"shape {th.shape} does not match e0 with {N} entries",
-                              allowed=f"({N}, {N}) or (n, n, K, K)")
+                              allowed=f"({N}, {N}), (n, n, K, K), or (n, n) with e0 of shape (n, K)")
         w = NORMALISATIONS[normalisation]
         self.weight = 1.0 / N if w is None else w
         self.scale = 2 * self.weight
         a, q = np.linalg.eigh(self.scale * 0.5 * (th + th.T))
-        self.a = np.clip(a, 0, None)  # PSD: rounding can leave -1e-17
-        self.q = q
-        self.c0 = q.T @ e0.reshape(-1)
+        a = np.clip(a, 0, None)  # PSD: rounding can leave -1e-17
+        self._outputs = e0.shape[1] if per_output else None
+        if per_output:  # Theta (x) I_K: modes (i, k) in row-major order, eigenvalues ascending as a_i are
+            self.a = np.repeat(a, self._outputs)
+            self.q = q
+            self.c0 = (q.T @ e0).reshape(-1)
+        else:
+            self.a = a
+            self.q = q
+            self.c0 = q.T @ e0.reshape(-1)
 
     @property
     def lambda_min(self) -> float:
@@ -169,6 +180,8 @@ class FunctionSpaceModes:
         return float(self.a[-1])
 
     def errors(self, c: np.ndarray) -> np.ndarray:
+        if self._outputs is not None:  # (Q (x) I_K) c = Q C with C the (n, K) reshape of c
+            return (self.q @ c.reshape(-1, self._outputs)).reshape(self.shape)
         return (self.q @ c).reshape(self.shape)
 
     def _loss(self, c: np.ndarray) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Kernels: empirical NTK (closed form and generic), the shallow mean kernel, spectra and drift, and the
-infinite-width NNGP/NTK of deep fully connected networks for any activation (dual activations, Hermite coefficients).
+infinite-width NNGP/NTK of deep fully connected networks for any activation (dual activations, Hermite coefficients):
+``infinite_kernel`` in neural-tangents' conventions, ``network_limit`` from a built ntklab network.  Every dual is
+exact (closed forms) or certified to 1e-13 (quadrature activations), else a KernelAccuracyError is raised.
 
 May import: layer 1 (``_errors``, ``_scratch``) and ``nets``; never ``config``, ``dynamics`` or anything above.
 """
@@ -14,6 +16,10 @@ from ._spectra import kernel_drift as kernel_drift
 from ._spectra import spectrum as spectrum
 
 # infinite width: dual activations, Hermite coefficients, deep NNGP/NTK, random finite-width networks
+from ._accuracy import DUAL_TOLERANCE as DUAL_TOLERANCE
+from ._accuracy import KernelAccuracyError as KernelAccuracyError
+from ._closed_forms import abrelu as abrelu
+from ._closed_forms import leaky_relu as leaky_relu
 from ._dual import DualActivation as DualActivation
 from ._hermite import affine_activation as affine_activation
 from ._hermite import hermite_coefficients as hermite_coefficients
@@ -21,6 +27,7 @@ from ._hermite import nonlinearity_degree as nonlinearity_degree
 from ._hermite import normalize as normalize
 from ._hermite import normalize as normalize_activation
 from ._infinite import infinite_kernel as infinite_kernel
+from ._network_limit import network_limit as network_limit
 from ._resolve import ACTIVATION_NAMES as ACTIVATION_NAMES
 from ._resolve import as_dual_activation as as_dual_activation
 from ._resolve import dual_activation as dual_activation

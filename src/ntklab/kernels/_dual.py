@@ -1,22 +1,26 @@
 r"""Dual activations: E[sigma(u) sigma(v)] and E[sigma'(u) sigma'(v)] for (u, v) ~ N(0, [[v1, c], [c, v2]]).
 
-Write rho = c / sqrt(v1 v2) (clamped to [-1, 1]), theta = arccos(rho), s = sqrt(v1 v2).  Closed forms:
+Write rho = c / sqrt(v1 v2) (clamped to [-1, 1]), theta = arccos(rho), s = sqrt(v1 v2).  The closed forms (all
+exact for every rho and variance, :mod:`ntklab.kernels._closed_forms`):
 
-    relu      E[sigma sigma] = s (sin theta + (pi - theta) cos theta) / (2 pi);  E[sigma' sigma'] = (pi - theta)/(2 pi)
-    abs       (2 s / pi) (sin theta + (pi/2 - theta) cos theta)                  1 - 2 theta / pi
-    erf       (2/pi) arcsin(2c / sqrt((1 + 2 v1)(1 + 2 v2)))                     (4/pi) / sqrt((1+2v1)(1+2v2) - 4c^2)
-    sin       exp(-(v1 + v2)/2) sinh(c)                                          exp(-(v1 + v2)/2) cosh(c)
-    identity  c                                                                  1
+    sigma       E[sigma(u) sigma(v)]                                       E[sigma'(u) sigma'(v)]
+    relu        kappa_1 = s (sin theta + (pi - theta) cos theta) / (2 pi)  kappa_0 = (pi - theta) / (2 pi)
+    abs         (2 s / pi) (sin theta + (pi/2 - theta) cos theta)          1 - 2 theta / pi
+    abrelu      a b c + (b - a)^2 kappa_1                                  a b + (b - a)^2 kappa_0
+    leaky_relu  abrelu with (a, b) = (negative slope, 1)
+    erf         (2/pi) arcsin(2c / sqrt((1 + 2 v1)(1 + 2 v2)))             (4/pi) / sqrt((1+2v1)(1+2v2) - 4c^2)
+    gelu        c (1/4 + alpha/(2 pi)) + (v1 v2 + c^2 s') / (2 pi delta)   1/4 + alpha/(2 pi)
+                                                                           + c (1 + s' + delta^-2) / (2 pi delta)
+    sin         exp(-(v1 + v2)/2) sinh(c)                                  exp(-(v1 + v2)/2) cosh(c)
+    identity    c                                                          1
+
+(abrelu: sigma(z) = a min(z, 0) + b max(z, 0).  gelu: sigma(z) = z Phi(z), delta^2 = (1 + v1)(1 + v2) - c^2,
+alpha = arctan2(c, delta), s' = (1 - v1 v2) / ((1 + v1)(1 + v2)); the same as neural-tangents' ``stax.Gelu``.)
 
 An affine map a * (sigma - b) (e.g. ``normalized_relu`` = normalize(relu)) keeps its base's closed form:
-E = a^2 (E[sigma sigma] - b (m(v1) + m(v2)) + b^2) with m(v) = E[sigma(u)], and a^2 E[sigma' sigma'].
-Any other sigma (tanh, gelu, softplus, user callables) uses Mehler's formula with Gauss–Hermite coefficients
-a_k(v) of z -> sigma(sqrt(v) z):
-
-    E[sigma(u) sigma(v)] = sum_k a_k(v1) a_k(v2) rho^k,
-
-truncated where the remaining Hermite mass sum_{j>k} a_j^2 falls below 1e-13 E[sigma^2] (so the error is at most
-that, for every rho); sigma' comes from autograd when not given.  Diagonals (rho = 1) use 1-d quadrature directly.
+E = a^2 (E[sigma sigma] - b (m(v1) + m(v2)) + b^2) with m(v) = E[sigma(u)], and a^2 E[sigma' sigma'].  Any other
+sigma (tanh, softplus, user callables) is a :class:`~ntklab.kernels._mehler.QuadratureActivation`: Mehler series
+and bivariate quadrature to 1e-13 sqrt(E[sigma(u)^2] E[sigma(v)^2]) for every rho, or a KernelAccuracyError.
 
 Example:
     >>> import torch
@@ -34,9 +38,7 @@ import math
 import torch
 
 
-__all__ = ["DualActivation", "Affine", "CLOSED_FORMS", "normalized"]
-
-_TWO_PI = 2 * math.pi
+__all__ = ["DualActivation", "Affine", "affine", "normalized"]
 
 
 class DualActivation:
@@ -79,168 +81,34 @@ class DualActivation:
         return self.duals(p1[0][..., 0], c, p2[0][..., 0], derivative=derivative)
 
     def coefficients(self, v, degree: int) -> torch.Tensor:
-        """Orthonormal Hermite coefficients a_0..a_degree of z -> sigma(sqrt(v) z) (Gauss–Hermite quadrature)."""
-        from ._gauss_hermite import hermite_coefficients_of
+        """Orthonormal Hermite coefficients a_0..a_degree of z -> sigma(sqrt(v) z) (the resolved 1-d rule of
+        :mod:`ntklab.kernels._gaussian_rule`, converged to 3e-14 in l2)."""
+        from ._gaussian_rule import gaussian_projection, on_unique
 
-        return hermite_coefficients_of(self.fn, v, degree, order=1024)
+        return on_unique(lambda r: gaussian_projection(self.fn, r, degree, name=self.name).coefficients,
+                         torch.as_tensor(v, dtype=torch.float64))
 
     def __repr__(self) -> str:
         return f"DualActivation({self.name!r})"
 
 
+_SNAP = 1.0 + 2.0 ** -50  # |rho| within 4 ulp of 1 is +-1 (see _correlation)
+
+
 def _correlation(v1, c, v2):
     """(sqrt(v1), sqrt(v2), rho) with rho = c / sqrt(v1 v2) clamped to [-1, 1] (0 where v1 v2 = 0).
 
-    The square roots stay at the (broadcastable) shapes of v1 and v2, so on an (n1, n2) block only rho is a matrix.
+    rho is scaled by 1 + 2^-50 before the clamp, so |rho| within 4 ulp (9e-16) of 1 becomes exactly +-1: duplicated
+    and antipodal points, whose c and sqrt(v1 v2) differ only by rounding, then get the exact rho = +-1 duals.
+    Without it the square-root singularity of kinked duals at |rho| = 1 (relu: Sigma-dot ~ 1/2 - sqrt(2 (1 - rho))
+    / (2 pi)) turns that rounding into errors of ~1e-9; with it a pair that truly is that near-parallel errs by at most
+    sqrt(2 * 9e-16) / (2 pi) = 7e-9, what its own rounding leaves undetermined anyway.  The square roots stay at the
+    (broadcastable) shapes of v1 and v2, so on an (n1, n2) block only rho is a matrix.
     """
     s1, s2 = torch.sqrt(v1), torch.sqrt(v2)
-    r1 = torch.where(s1 > 0, 1 / torch.where(s1 > 0, s1, 1.0), 0.0)
+    r1 = torch.where(s1 > 0, _SNAP / torch.where(s1 > 0, s1, 1.0), 0.0)
     r2 = torch.where(s2 > 0, 1 / torch.where(s2 > 0, s2, 1.0), 0.0)
     return s1, s2, (c * r1).mul_(r2).clamp_(-1.0, 1.0)
-
-
-def _arc_cosine(v1, c, v2, *, derivative: bool, odd: bool):
-    """relu (odd=False) or abs (odd=True) duals from one arccos, with few passes over the block."""
-    s1, s2, rho = _correlation(v1, c, v2)
-    comp = torch.arccos(rho).neg_().add_(math.pi / 2 if odd else math.pi)  # pi/2 - theta or pi - theta
-    sin = torch.cos(comp) if odd else torch.sin(comp)  # sin theta = cos(pi/2 - theta) = sin(pi - theta)
-    scale = (2 / math.pi) if odd else 1 / _TWO_PI
-    dual = sin.addcmul_(comp, rho).mul_(s1 * scale).mul_(s2)
-    if not derivative:
-        return dual, None
-    return dual, (comp.mul_(2 / math.pi) if odd else comp.mul_(1 / _TWO_PI))
-
-
-class _Relu(DualActivation):
-    name = "relu"
-
-    def fn(self, z):
-        return torch.relu(z)
-
-    def derivative(self, z):
-        return (z > 0).to(z.dtype)
-
-    def mean(self, v):
-        return torch.sqrt(v / _TWO_PI)
-
-    def second_moment(self, v):
-        return v / 2
-
-    def derivative_second_moment(self, v):
-        return torch.full_like(v, 0.5)
-
-    def duals(self, v1, c, v2, *, derivative=False):
-        return _arc_cosine(v1, c, v2, derivative=derivative, odd=False)
-
-    def coefficients(self, v, degree):
-        """Exact: a_k = E[relu^(k)(z)] / sqrt(k!) = phi(0) He_{k-2}(0) / sqrt(k!) for k >= 2 (Stein), times sqrt(v)."""
-        c = [1 / math.sqrt(_TWO_PI), 0.5, 1 / math.sqrt(2 * _TWO_PI)][: degree + 1]
-        for k in range(3, degree + 1):
-            c.append(0.0 if k % 2 else c[k - 2] * -(k - 3) / math.sqrt((k - 1) * k))
-        return torch.sqrt(torch.as_tensor(v, dtype=torch.float64))[..., None] * torch.tensor(c, dtype=torch.float64)
-
-
-class _Abs(DualActivation):
-    name = "abs"
-
-    def fn(self, z):
-        return torch.abs(z)
-
-    def derivative(self, z):
-        return torch.sign(z)
-
-    def mean(self, v):
-        return torch.sqrt(2 * v / math.pi)
-
-    def second_moment(self, v):
-        return v.clone()
-
-    def derivative_second_moment(self, v):
-        return torch.ones_like(v)
-
-    def duals(self, v1, c, v2, *, derivative=False):
-        return _arc_cosine(v1, c, v2, derivative=derivative, odd=True)
-
-    def coefficients(self, v, degree):
-        """Exact, from |z| = 2 relu(z) - z."""
-        a = 2 * _Relu().coefficients(v, degree)
-        if degree >= 1:
-            a[..., 1] -= torch.sqrt(torch.as_tensor(v, dtype=torch.float64))
-        return a
-
-
-class _Erf(DualActivation):
-    name = "erf"
-
-    def fn(self, z):
-        return torch.erf(z)
-
-    def derivative(self, z):
-        return (2 / math.sqrt(math.pi)) * torch.exp(-z * z)
-
-    def mean(self, v):
-        return torch.zeros_like(v)
-
-    def second_moment(self, v):
-        return (2 / math.pi) * torch.arcsin(2 * v / (1 + 2 * v))
-
-    def derivative_second_moment(self, v):
-        return (4 / math.pi) / torch.sqrt(1 + 4 * v)
-
-    def duals(self, v1, c, v2, *, derivative=False):
-        s1, s2, rho = _correlation(v1, c, v2)
-        c = rho * (s1 * s2)
-        prod = (1 + 2 * v1) * (1 + 2 * v2)
-        dual = (2 / math.pi) * torch.arcsin(torch.clamp(2 * c / torch.sqrt(prod), -1, 1))
-        if not derivative:
-            return dual, None
-        return dual, (4 / math.pi) / torch.sqrt(torch.clamp(prod - 4 * c * c, min=1e-300))
-
-
-class _Sin(DualActivation):
-    name = "sin"
-
-    def fn(self, z):
-        return torch.sin(z)
-
-    def derivative(self, z):
-        return torch.cos(z)
-
-    def mean(self, v):
-        return torch.zeros_like(v)
-
-    def second_moment(self, v):
-        return -0.5 * torch.expm1(-2 * v)
-
-    def derivative_second_moment(self, v):
-        return 0.5 * (1 + torch.exp(-2 * v))
-
-    def duals(self, v1, c, v2, *, derivative=False):
-        damp = torch.exp(-(v1 + v2) / 2)
-        return damp * torch.sinh(c), (damp * torch.cosh(c) if derivative else None)
-
-
-class _Identity(DualActivation):
-    name = "identity"
-
-    def fn(self, z):
-        return z
-
-    def derivative(self, z):
-        return torch.ones_like(z)
-
-    def mean(self, v):
-        return torch.zeros_like(v)
-
-    def second_moment(self, v):
-        return v.clone()
-
-    def derivative_second_moment(self, v):
-        return torch.ones_like(v)
-
-    def duals(self, v1, c, v2, *, derivative=False):
-        c = torch.broadcast_to(c, torch.broadcast_shapes(v1.shape, c.shape, v2.shape)).clone()
-        return c, (torch.ones_like(c) if derivative else None)
 
 
 class Affine(DualActivation):
@@ -286,10 +154,14 @@ class Affine(DualActivation):
         return dual.mul_(a2), (ddual.mul_(a2) if derivative else None)
 
 
-CLOSED_FORMS = {"relu": _Relu, "abs": _Abs, "erf": _Erf, "sin": _Sin, "identity": _Identity}
+def affine(base: DualActivation, scale: float, shift: float, name: str) -> DualActivation:
+    """scale * (base - shift): an :class:`Affine` of a closed form, or a quadrature activation of its own (so that
+    its stated tolerance is relative to the map's own moments, not the base's)."""
+    make = getattr(base, "affine_map", None)
+    return make(float(scale), float(shift), name) if make is not None else Affine(base, scale, shift, name)
 
 
-def normalized(base: DualActivation, name: str | None = None) -> Affine:
+def normalized(base: DualActivation, name: str | None = None) -> DualActivation:
     """The affine map a (base - b) with mean 0 and second moment 1 under N(0, 1)."""
     from .._errors import ConfigError
 
@@ -299,4 +171,4 @@ def normalized(base: DualActivation, name: str | None = None) -> Affine:
     if not var > 1e-12 * max(s2, 1e-300):
         raise ConfigError("activation", f"{base.name!r} is constant under N(0, 1) and cannot be normalised",
                           allowed="an activation with positive variance")
-    return Affine(base, 1 / math.sqrt(var), m, name or f"normalized {base.name}")
+    return affine(base, 1 / math.sqrt(var), m, name or f"normalized {base.name}")

@@ -1,18 +1,28 @@
-r"""Duals of any smooth elementwise sigma by Mehler's formula and Gauss–Hermite coefficients.
+r"""Duals of any elementwise sigma without a closed form: Mehler's series where it converges, quadrature where not.
 
-For (u, v) Gaussian with variances v1, v2 and correlation rho, with a_k(v) the orthonormal Hermite
-coefficients of z -> sigma(sqrt(v) z) and b_k(v) those of z -> sigma'(sqrt(v) z),
+For (u, v) Gaussian with variances v1, v2 and correlation rho, with a_k(v) the orthonormal Hermite coefficients of
+z -> f(sqrt(v) z) and b_k(v) those of g (f = g = sigma, or sigma' for the NTK),
 
-    E[sigma(u) sigma(v)]   = sum_{k >= 0} a_k(v1) a_k(v2) rho^k,
-    E[sigma'(u) sigma'(v)] = sum_{k >= 0} b_k(v1) b_k(v2) rho^k.
+    E[f(u) g(v)] = sum_{k >= 0} a_k(v1) b_k(v2) rho^k.
 
-Since |rho| <= 1, truncating both series after degree K errs by at most sqrt(T_K(v1) T_K(v2)) (Cauchy–Schwarz),
-with the Hermite tails T_K(v) = sum_{j > K} a_j(v)^2 = E[sigma^2] - sum_{j <= K} a_j^2.  K is the smallest degree that
-brings every point's tail below 1e-13 E[sigma^2], trying (K, M) = (128, 384), (256, 768), (384, 1024) (degree,
-quadrature order) in turn; points whose variances agree to 1e-13 share one evaluation.  Measured
-against a 1200^2-node product rule, tanh duals are exact to ~1e-14 at pre-activation variance 1-4 and to ~1e-7
-at variance 16 (steeper sigma(sqrt(v) z) need more terms); kinked callables converge slowly (use the closed forms).
-The series is summed by Horner's rule, elementwise: O(K) passes over the kernel matrix.
+Truncated after degree K it errs (Cauchy–Schwarz) by at most |rho|^{K+1} sqrt(T_f(K) T_g(K)), with the Hermite tails
+T_f(K) = E[f^2] - sum_{k <= K} a_k^2, and the coefficients' own quadrature errors add at most
+(delta_f + delta_g) sqrt(E[f(u)^2] E[g(v)^2]).  Every point's coefficients, tails and E[f^2] come from the resolved
+1-d rule of :mod:`ntklab.kernels._gaussian_rule` (delta = its last change, ~1e-15).  The degree is chosen so that
+
+    |rho|^{K+1} sqrt(t_f(K) t_g(K)) + delta_f + delta_g <= 1e-13,      t = T / E[f^2] + 3 delta (the tail's own error),
+
+holds for every entry.  Coefficients are projected to degree 256, then 1024, then 2048 until one degree K gives it
+for every rho (t <= 1e-13 - 2 delta), or to 2048.  When that K is at most 128 the matrix is one Horner pass of
+degree K.  Otherwise (and always for steep sigma at large variance, tanh at v = 16..60, or kinked callables, where
+no K serves rho = 1) each entry gets the smallest degree in
+(32, 64, ..., 2048) that meets the bound at its own rho, and the entries that no degree serves (|rho| near 1:
+duplicated, antipodal or nearly parallel points) are computed by the bivariate quadrature of
+:mod:`ntklab.kernels._direct_quadrature` (exact 1-d moments at rho = +-1).  Either way the dual meets 1e-13 or a
+:class:`~ntklab.kernels.KernelAccuracyError` says which activation, variances and accuracy fell short.
+
+An affine map a (sigma - b) of a quadrature activation is itself one (its coefficients computed directly), so
+normalising keeps the tolerance relative to the normalised activation's moments.
 
 Example:
     >>> import torch
@@ -27,49 +37,18 @@ from __future__ import annotations
 
 import torch
 
-from .._errors import ConfigError
+from ._accuracy import DUAL_TOLERANCE
+from ._direct_quadrature import bivariate_expectation
 from ._dual import DualActivation, _correlation
-from ._gauss_hermite import gauss_hermite, gaussian_moment, hermite_coefficients_of, on_unique
+from ._gaussian_rule import gaussian_projection, on_unique
 
-__all__ = ["QuadratureActivation", "checked_moment", "LEVELS", "TAIL_TOLERANCE"]
+__all__ = ["QuadratureActivation", "LEVELS", "PROJECTED_DEGREES", "MAX_DEGREE", "autograd_derivative"]
 
-LEVELS = ((128, 384), (256, 768), (384, 1024))  # (Hermite degree K, quadrature order M), tried in turn
-MAX_DEGREE = LEVELS[-1][0]
-TAIL_TOLERANCE = 1e-13
-_MOMENT_ORDERS = (256, 512, 1024, 2048, 4096)
-
-
-def checked_moment(f, v: torch.Tensor, name: str, what: str) -> torch.Tensor:
-    """E[f(u)] (f >= 0, e.g. sigma^2), u ~ N(0, v): doubling the order until two agree to 1e-12.
-
-    Refuses (ConfigError) an integral that is infinite or does not converge: non-finite values, mass on the
-    outermost nodes (|t| > 0.75 max|t|: growth like exp(u^2 / (4 v))), or orders 128 and 256 disagreeing by
-    more than 5% (an interior singularity such as 1/u; smooth but steep sigma differ by < 1%).
-    """
-    return on_unique(lambda r: _checked_moment(f, r, name, what), torch.as_tensor(v, dtype=torch.float64))
-
-
-def _checked_moment(f, v, name, what):
-    try:
-        prev = gaussian_moment(f, v, order=128)
-        t, w = gauss_hermite(256, device=v.device)
-        vals = f(torch.sqrt(v.clamp(min=0))[..., None] * t) * w
-    except Exception as exc:  # a callable that does not take float64 tensors
-        raise ConfigError("activation", f"{name!r} failed on a float64 tensor: {exc}",
-                          allowed="an elementwise callable on torch tensors") from exc
-    cur = vals.sum(-1)
-    outer = vals[..., t.abs() > 0.75 * t.abs().max()].abs().sum(-1)
-    bad = ~torch.isfinite(cur) | ~torch.isfinite(prev) | (outer > 1e-6 * cur.abs())
-    bad |= (cur - prev).abs() > 0.05 * cur.abs()
-    if bad.any():
-        vb = float(v.reshape(-1)[bad.reshape(-1)][0]) if v.ndim else float(v)
-        raise ConfigError("activation", f"E[{what}(u)^2] of {name!r} is infinite or does not converge for "
-                          f"u ~ N(0, {vb:.4g})", allowed="an activation with finite second moment")
-    for order in _MOMENT_ORDERS[1:]:
-        prev, cur = cur, gaussian_moment(f, v, order=order)
-        if ((cur - prev).abs() <= 1e-12 * cur.abs().clamp(min=1e-300)).all():
-            break
-    return cur
+LEVELS = (32, 64, 128, 256, 512, 1024, 2048)  # degrees a block may use
+PROJECTED_DEGREES = (256, 1024, 2048)  # coefficients computed to these in turn, until one degree serves every rho
+MAX_DEGREE = LEVELS[-1]
+_BULK_SHARE = 0.05  # entries above the block's common degree (evaluated apart) may be at most 5% of it
+_UNIFORM_UP_TO = 128  # above this degree, per-entry degrees (a few passes) beat one high-degree Horner pass
 
 
 def autograd_derivative(fn):
@@ -87,8 +66,35 @@ def autograd_derivative(fn):
     return derivative
 
 
+def _level_tails(coef, second, change):
+    """t(K) = max(T(K), 0) / E + 3 delta at every degree in LEVELS up to coef's: (R, n_levels)."""
+    total = second.clamp(min=1e-300)[:, None]
+    tail = (second[:, None] - torch.cumsum(coef * coef, dim=-1)).clamp(min=0) / total
+    top = coef.shape[-1] - 1
+    cols = [tail[:, k] for k in LEVELS if k <= top]
+    return torch.stack(cols, -1) + 3 * change[:, None]
+
+
+def _uniform_degree(tails, change) -> int | None:
+    """The smallest level whose tail meets the bound at every rho for every point (None: no level does)."""
+    slack = DUAL_TOLERANCE - 2 * float(change.max())
+    for j in range(tails.shape[-1]):
+        if float(tails[:, j].max()) <= slack:
+            return LEVELS[j]
+    return None
+
+
+def _horner(a1, a2, rho, degree: int) -> torch.Tensor:
+    """sum_{k <= degree} a1_k a2_k rho^k, elementwise (a1, a2 broadcast against rho with a trailing axis)."""
+    acc = (a1[..., degree] * a2[..., degree]).expand(rho.shape).clone()
+    for k in range(degree - 1, -1, -1):
+        acc.mul_(rho).addcmul_(a1[..., k].expand(rho.shape), a2[..., k].expand(rho.shape))
+    return acc
+
+
 class QuadratureActivation(DualActivation):
-    """An elementwise torch callable (and optionally its derivative); duals by Mehler's formula."""
+    """An elementwise torch callable (and optionally its derivative); duals to 1e-13 by Mehler's series and
+    bivariate quadrature (module docstring)."""
 
     def __init__(self, fn, derivative=None, *, name: str = "callable"):
         self._fn = fn
@@ -102,61 +108,107 @@ class QuadratureActivation(DualActivation):
     def derivative(self, z):
         return self._derivative(z)
 
+    def affine_map(self, scale: float, shift: float, name: str) -> "QuadratureActivation":
+        """z -> scale (sigma(z) - shift) as a quadrature activation of its own."""
+        fn, der = self._fn, self._derivative
+        return QuadratureActivation(lambda z: scale * (fn(z) - shift), lambda z: scale * der(z), name=name)
+
+    def _projection(self, v, derivative: bool, degree):
+        f = self.derivative if derivative else self.fn
+        what = "sigma'" if derivative else "sigma"
+        return gaussian_projection(f, v, degree, name=self.name, what=what)
+
     def mean(self, v):
-        return gaussian_moment(self.fn, v, order=LEVELS[-1][1])
+        return on_unique(lambda r: self._projection(r, False, None).mean, torch.as_tensor(v, dtype=torch.float64))
 
     def second_moment(self, v):
-        return checked_moment(lambda z: self.fn(z) ** 2, v, self.name, "sigma")
+        return on_unique(lambda r: self._projection(r, False, None).second_moment,
+                         torch.as_tensor(v, dtype=torch.float64))
 
     def derivative_second_moment(self, v):
-        return checked_moment(lambda z: self.derivative(z) ** 2, v, self.name, "sigma'")
+        return on_unique(lambda r: self._projection(r, True, None).second_moment,
+                         torch.as_tensor(v, dtype=torch.float64))
 
-    def coefficients(self, v, degree: int = MAX_DEGREE, *, derivative: bool = False,  # noqa: D102
-                     order: int = LEVELS[-1][1]) -> torch.Tensor:
+    def coefficients(self, v, degree: int = MAX_DEGREE, *, derivative: bool = False) -> torch.Tensor:
         """a_k(v) (or b_k(v)), k = 0..degree: shape (*v.shape, degree + 1)."""
-        return hermite_coefficients_of(self.derivative if derivative else self.fn, v, degree, order=order)
+        return on_unique(lambda r: self._projection(r, derivative, degree).coefficients,
+                         torch.as_tensor(v, dtype=torch.float64))
 
-    def _needed(self, a, v, f, order) -> int:
-        """The smallest degree K whose Hermite tail sum_{j > K} a_j^2 is below TAIL_TOLERANCE E[f^2]."""
-        total = gaussian_moment(lambda z: f(z) ** 2, v, order=order)
-        tail = total[..., None] - torch.cumsum(a * a, dim=-1)
-        above = (tail > TAIL_TOLERANCE * total[..., None].abs()).sum(-1)
-        return int(above.max()) if above.numel() else 0
+    def _side_data(self, v, derivative: bool):
+        """Per distinct variance: (a_0..a_K, t at each level up to K, E[f^2], delta), K the degree kept (the first
+        of PROJECTED_DEGREES with a level that serves every rho, else MAX_DEGREE)."""
+        for degree in PROJECTED_DEGREES:
+            p = self._projection(v, derivative, degree)
+            tails = _level_tails(p.coefficients, p.second_moment, p.change)
+            keep = _uniform_degree(tails, p.change)
+            if keep is not None:
+                break
+        keep = keep or MAX_DEGREE
+        n_levels = LEVELS.index(keep) + 1
+        return p.coefficients[:, : keep + 1], tails[:, :n_levels], p.second_moment[:, None], p.change[:, None]
 
     def _truncated_pair(self, v1, v2, derivative: bool):
-        """Coefficients of both sides cut at one common degree K, so the error is at most
-        sqrt(tail_1(K) tail_2(K)) <= TAIL_TOLERANCE sqrt(E[f(u)^2] E[f(v)^2]) (Cauchy–Schwarz)."""
-        f = self.derivative if derivative else self.fn
+        """Both sides at one common degree K (their variances projected together), per point:
+        (a (.., K+1), t (.., n_levels), E (.., 1), delta (.., 1))."""
         both = torch.cat([v1.reshape(-1), v2.reshape(-1)])
-        for degree, order in LEVELS:
-            a = self.coefficients(both, degree, derivative=derivative, order=order)
-            needed = self._needed(a, both, f, order)
-            if needed <= degree:
-                break
-        a = a[..., : min(needed, degree) + 1]
+        uniq, inverse = torch.unique(both, return_inverse=True)
+        parts = [t[inverse] for t in self._side_data(uniq, derivative)]
         n1 = v1.numel()
-        return a[:n1].reshape(*v1.shape, -1), a[n1:].reshape(*v2.shape, -1)
+        return (tuple(t[:n1].reshape(*v1.shape, -1) for t in parts),
+                tuple(t[n1:].reshape(*v2.shape, -1) for t in parts))
 
     def prepare_pair(self, v1, v2, *, derivative=False):
-        a1, a2 = self._truncated_pair(v1, v2, False)
+        s1, s2 = self._truncated_pair(v1, v2, False)
         if not derivative:
-            return (v1[..., None], a1), (v2[..., None], a2)
-        b1, b2 = self._truncated_pair(v1, v2, True)
-        return (v1[..., None], a1, b1), (v2[..., None], a2, b2)
+            return (v1[..., None], *s1), (v2[..., None], *s2)
+        d1, d2 = self._truncated_pair(v1, v2, True)
+        return (v1[..., None], *s1, *d1), (v2[..., None], *s2, *d2)
 
-    @staticmethod
-    def _mehler(a1, a2, rho):
-        k_top = a1.shape[-1] - 1
-        acc = (a1[..., k_top] * a2[..., k_top]).expand(rho.shape).clone()
-        for k in range(k_top - 1, -1, -1):
-            acc.mul_(rho).addcmul_(a1[..., k].expand(rho.shape), a2[..., k].expand(rho.shape))
-        return acc
+    def _series(self, side1, side2, v1, v2, rho, derivative: bool) -> torch.Tensor:
+        """The dual of one function pair on a block, to DUAL_TOLERANCE (module docstring)."""
+        a1, t1, e1, d1 = side1
+        a2, t2, e2, d2 = side2
+        top = a1.shape[-1] - 1
+        n_levels = t1.shape[-1]
+        slack = DUAL_TOLERANCE - float(d1.max()) - float(d2.max())
+        if top <= _UNIFORM_UP_TO and float(t1[..., -1].max()) <= slack and float(t2[..., -1].max()) <= slack:
+            return _horner(a1, a2, rho, top)  # one low degree serves every rho
+        # per entry: the first level j with |rho|^(K_j+1) sqrt(t1 t2) + delta1 + delta2 <= DUAL_TOLERANCE
+        log_rho = torch.log(rho.abs().clamp(min=1e-300))
+        room = (DUAL_TOLERANCE - d1[..., 0] - d2[..., 0]).clamp(min=1e-300)
+        need = torch.zeros(rho.shape, dtype=torch.int64, device=rho.device)
+        for j in range(n_levels):
+            bound = torch.exp((LEVELS[j] + 1) * log_rho) * torch.sqrt(t1[..., j] * t2[..., j])
+            need += (bound > room).long()
+        counts = torch.bincount(need.reshape(-1), minlength=n_levels + 1)
+        above = counts.flip(0).cumsum(0).flip(0)  # above[j] = entries needing level j or more
+        bulk = next(j for j in range(n_levels) if j == n_levels - 1 or above[j + 1] <= _BULK_SHARE * rho.numel())
+        out = _horner(a1, a2, rho, LEVELS[bulk])  # (the kept levels end at the kept degree: LEVELS[-1] <= top)
+        shape = rho.shape + (top + 1,)
+        for j in range(bulk + 1, n_levels):
+            mask = need == j
+            if mask.any():
+                out[mask] = _horner(torch.broadcast_to(a1, shape)[mask], torch.broadcast_to(a2, shape)[mask],
+                                    rho[mask], LEVELS[j])
+        mask = need == n_levels
+        if mask.any():
+            f = self.derivative if derivative else self.fn
+            scale = torch.sqrt(e1[..., 0] * e2[..., 0])
+            out[mask] = bivariate_expectation(
+                f, f, torch.broadcast_to(v1, rho.shape)[mask], torch.broadcast_to(v2, rho.shape)[mask], rho[mask],
+                scale=torch.broadcast_to(scale, rho.shape)[mask], name=self.name,
+                what="sigma'" if derivative else "sigma")
+        return out
 
     def duals_prepared(self, p1, c, p2, *, derivative=False):
-        _, _, rho = _correlation(p1[0][..., 0], c, p2[0][..., 0])
-        dual = self._mehler(p1[1], p2[1], rho)
-        return dual, (self._mehler(p1[2], p2[2], rho) if derivative else None)
+        v1, v2 = p1[0][..., 0], p2[0][..., 0]
+        _, _, rho = _correlation(v1, c, v2)
+        dual = self._series(p1[1:5], p2[1:5], v1, v2, rho, False)
+        if not derivative:
+            return dual, None
+        return dual, self._series(p1[5:9], p2[5:9], v1, v2, rho, True)
 
     def duals(self, v1, c, v2, *, derivative=False):
         p1, p2 = self.prepare_pair(v1, v2, derivative=derivative)
         return self.duals_prepared(p1, c, p2, derivative=derivative)
+

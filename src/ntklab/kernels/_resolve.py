@@ -1,7 +1,9 @@
 r"""Activations for the infinite-width kernels: by name, as ``ntklab.nets.Activation``, or any torch callable.
 
-Names: relu, normalized_relu (= normalize(relu)), erf, identity, abs, sin (closed-form duals) and tanh, gelu,
-softplus (Gauss–Hermite / Mehler).  ``dual_activation`` evaluates
+Names with closed-form duals: relu, normalized_relu (= normalize(relu)), erf, gelu, identity, abs, sin, leaky_relu
+(negative slope 0.01, torch's default); with parameters, ``"leaky_relu(0.1)"`` and ``"abrelu(a, b)"`` (= a min(z, 0)
++ b max(z, 0)), also as :func:`leaky_relu` / :func:`abrelu`.  tanh, softplus and any torch callable go through the
+Mehler series and bivariate quadrature (:mod:`ntklab.kernels._mehler`).  ``dual_activation`` evaluates
 
     sigma-hat(rho; v1, v2) = E[sigma(u) sigma(v)],   (u, v) ~ N(0, [[v1, rho sqrt(v1 v2)], [rho sqrt(v1 v2), v2]])
 
@@ -17,16 +19,38 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 import torch
 
-from .._errors import ConfigError, check_choice
+from .._errors import ConfigError
 from ..nets._activations import ACTIVATIONS, Activation
-from ._dual import CLOSED_FORMS, DualActivation, normalized
+from ._closed_forms import CLOSED_FORMS, abrelu, leaky_relu
+from ._dual import DualActivation, normalized
 from ._mehler import QuadratureActivation
 
 __all__ = ["ACTIVATION_NAMES", "as_dual_activation", "dual_activation"]
 
-ACTIVATION_NAMES = ("relu", "normalized_relu", "tanh", "erf", "gelu", "identity", "softplus", "abs", "sin")
+ACTIVATION_NAMES = ("relu", "normalized_relu", "tanh", "erf", "gelu", "identity", "softplus", "abs", "sin",
+                    "leaky_relu")
+_NUMBER = r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*"
+_PARAMETERISED = {"leaky_relu": (re.compile(rf"leaky_relu\({_NUMBER}\)"), leaky_relu),
+                  "abrelu": (re.compile(rf"abrelu\({_NUMBER},{_NUMBER}\)"), abrelu)}
+
+
+def _parameterised(spec: str) -> DualActivation | None:
+    """``"leaky_relu(0.1)"`` or ``"abrelu(-0.5, 1)"`` (None for any other string)."""
+    for pattern, make in _PARAMETERISED.values():
+        m = pattern.fullmatch(spec.strip())
+        if m:
+            return make(*(float(g) for g in m.groups()))
+    return None
+
+
+def _softplus(z: torch.Tensor) -> torch.Tensor:
+    """log(1 + e^z) to rounding: torch's ``softplus`` returns z itself above its threshold 20 (off by up to
+    e^-20 = 2e-9, a jump that the 1e-13 quadrature would have to resolve)."""
+    return torch.logaddexp(z, torch.zeros_like(z))
 
 
 def _builtin(name: str) -> DualActivation:
@@ -34,16 +58,24 @@ def _builtin(name: str) -> DualActivation:
         return CLOSED_FORMS[name]()
     if name == "normalized_relu":
         return normalized(CLOSED_FORMS["relu"](), "normalized_relu")
+    if name == "softplus":
+        return QuadratureActivation(_softplus, torch.sigmoid, name=name)
     act = ACTIVATIONS[name]
     return QuadratureActivation(act.fn, act.derivative, name=name)
 
 
 def as_dual_activation(activation) -> DualActivation:
-    """A name (``ACTIVATION_NAMES``), an ``ntklab.nets.Activation``, a DualActivation, or a torch callable."""
+    """A name (``ACTIVATION_NAMES``, ``"leaky_relu(s)"``, ``"abrelu(a, b)"``), an ``ntklab.nets.Activation``, a
+    DualActivation, or a torch callable."""
     if isinstance(activation, DualActivation):
         return activation
     if isinstance(activation, str):
-        check_choice("activation", activation, ACTIVATION_NAMES)
+        made = _parameterised(activation)
+        if made is not None:
+            return made
+        if activation not in ACTIVATION_NAMES:
+            raise ConfigError("activation", f"got {activation!r}", allowed=", ".join(
+                repr(n) for n in ACTIVATION_NAMES) + ", 'leaky_relu(slope)', 'abrelu(a, b)'")
         return _builtin(activation)
     if isinstance(activation, Activation):
         if activation.name in ACTIVATION_NAMES:

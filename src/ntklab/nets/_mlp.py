@@ -47,10 +47,14 @@ class _Dense(nn.Module):
     """h = multiplier * x W^T (+ bias); float constants come from the constructor."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, *, multiplier: float, lr_multiplier: float,
-                 bias_lr_multiplier: float, lambdas: torch.Tensor | None):
+                 bias_lr_multiplier: float, lambdas: torch.Tensor | None, init_std: float | None = None,
+                 bias_init_std: float | None = None):
         super().__init__()
         self.fan_out, self.fan_in = weight.shape
         self.multiplier = float(multiplier)
+        # the standard deviations the entries of weight and bias were drawn with (read by the infinite-width limit)
+        self.init_std = None if init_std is None else float(init_std)
+        self.bias_init_std = None if bias_init_std is None or bias is None else float(bias_init_std)
         self.lr_multiplier = float(lr_multiplier)
         self.bias_lr_multiplier = float(bias_lr_multiplier)
         self.weight = nn.Parameter(weight)
@@ -140,7 +144,8 @@ def _hidden_layers(table, d: int, widths: list[int], lambdas: list[torch.Tensor]
         if bias_std is not None:
             b = (torch.randn(n, generator=gen, dtype=torch.float64) * bias_std * table.bias.std(n)).to(dtype)
         layers.append(_Dense(w.to(dtype), b, multiplier=mult, lr_multiplier=sc.lr_multiplier(n_sc),
-                             bias_lr_multiplier=table.bias.lr_multiplier(n), lambdas=lambdas[l].to(dtype)))
+                             bias_lr_multiplier=table.bias.lr_multiplier(n), lambdas=lambdas[l].to(dtype),
+                             init_std=std, bias_init_std=None if bias_std is None else bias_std * table.bias.std(n)))
         fan_in = n
     return layers
 
@@ -187,7 +192,10 @@ class MLP(nn.Module):
         u = u * output_std * table.output.std(fan_in)
         self.hidden = nn.ModuleList(layers)
         self.readout = _Dense(u.to(dtype), None, multiplier=table.output.multiplier(fan_in),
-                              lr_multiplier=table.output.lr_multiplier(fan_in), bias_lr_multiplier=1.0, lambdas=None)
+                              lr_multiplier=table.output.lr_multiplier(fan_in), bias_lr_multiplier=1.0, lambdas=None,
+                              init_std=output_std * table.output.std(fan_in))
+        self.weight_std, self.bias_std, self.output_std = float(weight_std), float(bias_std), float(output_std)
+        self.output_init = output_init
         for name, p in self.named_parameters():
             p.requires_grad_(self._family(name) in trainable)
 

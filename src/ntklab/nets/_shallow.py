@@ -67,6 +67,7 @@ class ScaledShallowNet(nn.Module):
         self._act = get_activation(activation)
         self.trainable = trainable
         self.has_bias = bias
+        self.weight_std, self.bias_std = float(weight_std), float(bias_std)  # the init scales (read by kernels)
 
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         W = torch.randn(m, d, generator=gen, dtype=torch.float64) * weight_std
