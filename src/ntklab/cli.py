@@ -119,20 +119,42 @@ def run(
 
 
 @app.command()
-def presets():
-    """List the paper recipes."""
+def presets(name: Optional[str] = typer.Argument(None, help="A preset: show its options, defaults and modes.")):
+    """List the paper recipes, or one recipe's options with their defaults and its --quick / --full overrides."""
     from rich.table import Table
 
-    from .experiments import PRESETS
+    from .experiments._catalogue import CATALOGUE  # plain data: listing the recipes imports no torch
 
-    table = Table(title="presets")
-    table.add_column("name")
-    table.add_column("paper")
-    table.add_column("what it shows", overflow="fold")
-    table.add_column("modes")
-    for name in sorted(PRESETS):
-        pr = PRESETS[name]
-        table.add_row(name, pr.paper, pr.description, ", ".join(f"--{m}" for m in pr.modes))
+    if name is None:
+        table = Table(title="presets (ntklab presets NAME for one preset's options)")
+        for col in ("name", "paper", "what it shows", "modes"):
+            table.add_column(col, overflow="fold")
+        for key in sorted(CATALOGUE):
+            item = CATALOGUE[key]
+            table.add_row(key, item.paper, item.summary, ", ".join(f"--{m}" for m in item.modes))
+        console.print(table)
+        return
+    _show_preset(name)
+
+
+def _show_preset(name: str) -> None:
+    import json
+
+    from rich.table import Table
+
+    from .experiments import get_preset
+
+    preset = get_preset(name)
+    console.print(f"[bold]{preset.name}[/] ({preset.paper}): {preset.description}")
+    table = Table(title=f"{preset.name}: options (--set NAME=VALUE)")
+    modes = list(preset.modes)
+    for col in ["option", "default", *[f"--{m}" for m in modes], "type"]:
+        table.add_column(col, overflow="fold")
+    defaults = preset.options().model_dump(mode="json")
+    for field, info in preset.options.model_fields.items():
+        cells = [json.dumps(preset.modes[m][field]) if field in preset.modes[m] else "" for m in modes]
+        kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+        table.add_row(field, json.dumps(defaults.get(field)), *cells, kind)
     console.print(table)
 
 

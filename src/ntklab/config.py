@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import Annotated
 
 from ._errors import ConfigError, one_of, within
 from .data import DATASETS
-from .nets import ACTIVATIONS, NETWORKS, PARAMETERIZATIONS, SCALING_KINDS
+from .nets import ACTIVATIONS, NETWORKS, PARAMETERIZATIONS, SCALING_KINDS, canonical_parameterization
 from .optim import OPTIMIZERS
 
 __all__ = [
@@ -41,7 +41,8 @@ class _Strict(BaseModel):
 DatasetName = Annotated[str, AfterValidator(one_of(lambda: DATASETS))]
 NetworkKind = Annotated[str, AfterValidator(one_of(lambda: NETWORKS))]
 ActivationName = Annotated[str, AfterValidator(one_of(lambda: ACTIVATIONS))]
-ParameterizationName = Annotated[str, AfterValidator(one_of(lambda: PARAMETERIZATIONS))]
+ParameterizationName = Annotated[str, BeforeValidator(canonical_parameterization),
+                                 AfterValidator(one_of(lambda: PARAMETERIZATIONS))]  # muP, μP, SP... accepted
 OptimizerName = Annotated[str, AfterValidator(one_of(lambda: OPTIMIZERS))]
 ScalingKind = Annotated[str, AfterValidator(one_of(lambda: SCALING_KINDS))]
 Gamma = Annotated[float, AfterValidator(within(0, 1))]  # λ_j = γ/m + (1 − γ) λ̃_j

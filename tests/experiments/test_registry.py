@@ -50,7 +50,7 @@ def test_the_same_options_reuse_every_finished_run(tmp_path, capsys):
 
 def test_the_catalogue_is_imported_on_first_use():
     assert set(CATALOGUE) <= set(PRESETS)
-    assert all(":" in entry for entry in CATALOGUE.values())
+    assert all(":" in item.entry for item in CATALOGUE.values())
     assert get_preset("momentum").name == "momentum"
     register_preset("my-demo", "ntklab.experiments.asym.simulated:PRESET")
     try:
@@ -74,3 +74,22 @@ def test_a_registered_network_passes_config_validation():
         NETWORKS.unregister("my-net")
     with pytest.raises(ntklab.ConfigError, match="network.kind: got 'my-net'"):
         ntklab.config.config_from_dict({"network": {"kind": "my-net"}})
+
+
+def test_the_catalogue_says_what_each_preset_is():
+    """The catalogue's plain data (read by `ntklab presets` without importing torch) matches each preset."""
+    from ntklab.experiments._catalogue import CATALOGUE as entries
+
+    for name, item in entries.items():
+        preset = get_preset(name)
+        assert preset.name == name and preset.paper == item.paper, name
+        assert tuple(preset.modes) == item.modes, name
+        assert item.summary and len(item.summary) <= 110, name
+
+
+def test_presets_name_prints_the_options_with_defaults_and_modes(capsys):
+    assert main(["presets", "asym-simulated"]) == 0
+    text = capsys.readouterr().out
+    for needle in ("--quick", "--full", "sweep_widths", "[125, 250, 500, 1000]", "50000"):
+        assert needle in text, needle
+    assert main(["presets", "nope"]) == 2

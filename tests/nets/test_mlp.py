@@ -261,3 +261,11 @@ def test_bad_arguments_name_the_field(kwargs, field):
         ntklab.MLP(3, [8, 8], 1, parameterization="sp")
     except ConfigError as e:
         assert "allowed" in str(e) and "'mup'" in str(e)
+
+
+@pytest.mark.parametrize("spelling", ["muP", "μP", "µP", "MUP"])
+def test_the_literature_spellings_of_mup_are_accepted(spelling):
+    """Yang & Hu write muP / μP: the config and the network take them for ntklab's canonical "mup"."""
+    assert ntklab.MLP(3, [4], 1, parameterization=spelling).parameterization == "mup"
+    cfg = ntklab.config.config_from_dict({"network": {"kind": "mlp", "parameterization": spelling}})
+    assert cfg.network.parameterization == "mup"

@@ -6,7 +6,7 @@ and ``analyse(options, out) -> ExperimentResult`` (read the store back: figures,
 ``ntklab report DIR`` redoes the analysis of a stored experiment without training again.
 
 The catalogue is imported on first use: adding a recipe is one module (defining a :class:`Preset`) and one
-line in :data:`CATALOGUE` (or a call to :func:`register_preset` from user code).
+entry in :data:`ntklab.experiments._catalogue.CATALOGUE` (or a call to :func:`register_preset` from user code).
 
 An experiment directory is bound to its ``experiment.json`` (preset and options): running another preset or
 other options into it is refused (:class:`~ntklab.runs.RunConflict`) unless ``overwrite``, which runs the new
@@ -35,6 +35,7 @@ from .._registry import Registry
 from ..config import apply_overrides
 from ..report import Claim, claims_frame
 from ..runs import RunConflict, check_binding, provenance, read_status
+from ._catalogue import CATALOGUE
 
 __all__ = ["Preset", "PRESETS", "CATALOGUE", "register_preset", "get_preset", "ExperimentResult", "run_preset",
            "analyse_dir", "resolve_options", "run_problems", "read_experiment"]
@@ -66,23 +67,9 @@ class Preset:
     modes: dict[str, dict] = field(default_factory=dict)  # "quick"/"full" -> option overrides
 
 
-CATALOGUE = {
-    "asym-simulated": "ntklab.experiments.asym.simulated:PRESET",
-    "asym-diabetes": "ntklab.experiments.asym.real:DIABETES",
-    "asym-digits": "ntklab.experiments.asym.real:DIGITS",
-    "asym-mnist1d": "ntklab.experiments.asym.real:MNIST1D",
-    "asym-uci": "ntklab.experiments.asym.real:UCI",
-    "regime": "ntklab.experiments.regime.regime:PRESET",
-    "momentum": "ntklab.experiments.momentum.momentum:PRESET",
-    "conditioning": "ntklab.experiments.conditioning.conditioning:PRESET",
-    "deep-normalized": "ntklab.experiments.conditioning.deep_normalized:PRESET",
-    "approximation-1d": "ntklab.experiments.approximation.approximation:APPROX_1D",
-    "approximation-sphere": "ntklab.experiments.approximation.approximation:APPROX_SPHERE",
-}
-
 PRESETS = Registry("preset")
-for _name, _entry in CATALOGUE.items():
-    PRESETS.register(_name, _entry)
+for _name, _item in CATALOGUE.items():
+    PRESETS.register(_name, _item.entry)
 
 
 def register_preset(preset: Preset | str, entry: str | None = None) -> Preset | None:

@@ -15,6 +15,7 @@ from ._mlp import MLP as MLP
 from ._torch_mlp import TorchMLP as TorchMLP
 from ._torch_mlp import has_batch_statistics as has_batch_statistics
 from ._parameterizations import PARAMETERIZATIONS as PARAMETERIZATIONS
+from ._parameterizations import canonical_parameterization as canonical_parameterization
 from ._parameterizations import abc_table as abc_table
 from ._parameterizations import get_parameterization as get_parameterization
 from ._parameterizations import parameter_groups as parameter_groups

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
 import torch
 
 from .._errors import ConfigError, check_choice
@@ -86,14 +85,23 @@ _TABLES = {
         LayerScaling(0, 0, -1), "multiplier", "mean field: 1/n output multiplier, lr*n on every layer"),
 }
 PARAMETERIZATIONS = tuple(_TABLES)
+# the spellings of the literature, accepted for the canonical names
+ALIASES = {"muP": "mup", "μP": "mup", "µP": "mup", "MUP": "mup", "NTK": "ntk", "SP": "standard", "sp": "standard",
+           "mean-field": "meanfield", "mean_field": "meanfield", "MF": "meanfield", "mf": "meanfield"}
+
+
+def canonical_parameterization(name):
+    """``name`` with the literature's spellings (``muP``, ``μP``, ``SP``, ``mean-field``, ...) mapped to ntklab's."""
+    return ALIASES.get(name, name) if isinstance(name, str) else name
 
 
 def get_parameterization(name: str) -> Parameterization:
+    name = canonical_parameterization(name)
     check_choice("parameterization", name, PARAMETERIZATIONS)
     return _TABLES[name]
 
 
-def abc_table(name: str | None = None) -> pd.DataFrame:
+def abc_table(name: str | None = None) -> "pd.DataFrame":
     """The (a, b, c) exponents as a tidy frame: parameterization, layer, a, b, c, a+b (init), 2a+c (eff. lr)."""
     names = PARAMETERIZATIONS if name is None else (get_parameterization(name).name,)
     rows = []
@@ -103,6 +111,8 @@ def abc_table(name: str | None = None) -> pd.DataFrame:
             s = getattr(p, layer)
             rows.append({"parameterization": nm, "layer": layer, "a": float(s.a), "b": float(s.b),
                          "c": float(s.c), "init_exponent": float(s.a + s.b), "lr_exponent": float(2 * s.a + s.c)})
+    import pandas as pd  # only for this table: importing ntklab.nets stays free of pandas
+
     return pd.DataFrame(rows)
 
 
