@@ -243,7 +243,7 @@ def test_torch_compile_forward_and_backward():
 # --- refusals -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, field", [
-    ({"parameterization": "sp"}, "parameterization"),
+    ({"parameterization": "spp"}, "parameterization"),
     ({"widths": []}, "widths"),
     ({"widths": [8, 0]}, "widths"),
     ({"node_scaling": torch.ones(5)}, "node_scaling"),

@@ -40,7 +40,7 @@ def test_factory_builds_the_configured_mlp():
 @pytest.mark.parametrize("overrides, field", [
     (["network.kind=shallow", "network.depth=2"], "network.kind"),
     (["network.kind=shallow", "network.parameterization=mup"], "network.kind"),
-    (["network.kind=mlp", "network.parameterization=sp"], "network.parameterization"),
+    (["network.kind=mlp", "network.parameterization=spp"], "network.parameterization"),
 ])
 def test_factory_refuses_what_a_kind_cannot_build(overrides, field):
     """The config refuses unregistered names; the factory what a registered kind cannot build."""
