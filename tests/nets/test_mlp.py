@@ -258,7 +258,7 @@ def test_bad_arguments_name_the_field(kwargs, field):
     with pytest.raises(ConfigError, match=f"^{field}"):
         ntklab.MLP(3, args.pop("widths"), 1, **args)
     try:
-        ntklab.MLP(3, [8, 8], 1, parameterization="sp")
+        ntklab.MLP(3, [8, 8], 1, parameterization="spp")
     except ConfigError as e:
         assert "allowed" in str(e) and "'mup'" in str(e)
 
