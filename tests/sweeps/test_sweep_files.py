@@ -143,3 +143,12 @@ def test_sweep_expansion_fuzz(case):
     for vals in data["grid"].values():
         n *= len(vals)
     assert len(units) == n * data["seeds"] and len({u.id for u in units}) == len(units)
+
+
+def test_the_run_config_fields_may_sit_directly_under_base():
+    """`base: {network: ...}` (the obvious guess) is read as `base: {config: {network: ...}}`."""
+    short = sweep_from_dict({"base": {"network": {"width": 12}, "training": {"steps": 3}}})
+    long = sweep_from_dict({"base": {"config": {"network": {"width": 12}, "training": {"steps": 3}}}})
+    assert [u.id for u in expand_sweep(short)] == [u.id for u in expand_sweep(long)]
+    with pytest.raises(ConfigError, match="base.netwrk: unknown field"):
+        sweep_from_dict({"base": {"netwrk": {}}})

@@ -3,7 +3,8 @@ r"""Sweep files: a base (run config or preset), a grid, zipped axes and seeds ->
 A sweep file (YAML or TOML) reads::
 
     name: width-gamma                 # default: the file's stem
-    base: {config: {...}}             # an inline run config, or a path to one (relative to the sweep file),
+    base: {config: {...}}             # an inline run config (or its fields directly: base: {network: ...}),
+                                      # or a path to one (relative to the sweep file),
                                       # or {preset: asym-simulated, mode: quick}
     set: ["training.steps=200"]       # overrides applied to the base
     grid:                             # Cartesian product over these dotted keys
@@ -11,8 +12,11 @@ A sweep file (YAML or TOML) reads::
     zip:                              # each group varies its keys together (equal-length lists)
       - {network.scaling.gamma: [1.0, 0.5, 0.0], network.scaling.alpha: [0.5, 0.7, 0.4]}
     seeds: 3                          # or a list [0, 1, 2]; config sweeps only
-    claims:                           # optional, config sweeps: mean over seeds of a per-run statistic
+    claims:                           # optional, config sweeps: a per-run statistic against a value
       - {name: "risk small", metric: train_risk, op: "<", value: 0.05, where: {network.width: 1000}}
+                                      # PASS iff every selected run satisfies it (support "k/n runs");
+                                      # INCONCLUSIVE on a metric never recorded, an empty selection, or
+                                      # unfinished / diverged runs
 
 Expansion gives one *unit* per point of grid x zip x seeds.  A config unit is one training run
 (its id is :func:`ntklab.runs.run_id` of the canonical config: a hash, so the same run always lands in the same
@@ -57,10 +61,24 @@ class SweepClaim(BaseModel):
 
 
 class SweepBase(BaseModel):
+    """What every unit starts from: an inline run config, a path to one, or a preset (with a mode).
+
+    The fields of a run config may also be written straight under ``base`` (``base: {network: {width: 500}}``):
+    that is read as ``base: {config: {network: {width: 500}}}``.
+    """
+
     model_config = ConfigDict(extra="forbid")
     config: dict[str, Any] | str | None = None
     preset: str | None = None
     mode: Literal["quick", "full"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_config(cls, data):
+        if isinstance(data, dict) and data and not set(data) & {"config", "preset", "mode"}:
+            if set(data) <= set(RunConfig.model_fields):
+                return {"config": data}
+        return data
 
     @model_validator(mode="after")
     def _one(self):
