@@ -1,16 +1,17 @@
-# ntklab: `make demo` runs the main job, `make test` passes the tests. Both create .venv if missing.
+# ntklab: `make demo` runs the main job, `make test` passes the tests, `make docs` builds the site (strict).
+# Each creates .venv if missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo demo-full test bench clean
+.PHONY: install demo demo-full test bench docs clean
 .PHONY: browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,data]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,data,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,11 +25,14 @@ demo-full: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache site
 
 # headless chromium for the HTML report test (Debian: apt-get; CI runs as root)
 browser:

@@ -35,6 +35,7 @@ PAPER_SPLIT_SEED = 10
 
 
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, n_classes) one-hot rows of integer ``labels``."""
     out = np.zeros((len(labels), n_classes))
     out[np.arange(len(labels)), labels] = 1.0
     return out

@@ -30,6 +30,8 @@ def uniform_sphere(n: int, d: int, *, generator: torch.Generator) -> torch.Tenso
 
 
 def sphere_sin(*, n_train: int = 100, n_test: int = 100, d: int = 50, noise: float = 0.1, seed: int = 0) -> Dataset:
+    """Caron et al.'s E1 data: ``n_train`` + ``n_test`` points uniform on S^{d-1},
+    y = mean_k 5 sin(π x_k) + N(0, noise²), drawn from ``seed``; float64 tensors (a run casts them to its dtype)."""
     for name, v in (("n_train", n_train), ("n_test", n_test), ("d", d)):
         if v < 1:
             raise ConfigError(f"data.{name}", f"got {v}", allowed="integers >= 1")

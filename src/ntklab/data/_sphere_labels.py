@@ -25,6 +25,8 @@ __all__ = ["sphere_random"]
 
 def sphere_random(*, n_train: int = 100, n_test: int = 20, d: int = 20, labels: str = "sign",
                   seed: int = 0) -> Dataset:
+    """Points uniform on S^{d-1} with labels independent of x (``sign``: y_i = ±1, ``gaussian``: y_i ~ N(0, 1)),
+    ``n_train`` / ``n_test`` of them, drawn from ``seed``; float64."""
     for name, v in (("n_train", n_train), ("n_test", n_test), ("d", d)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"data.{name}", f"got {v!r}", allowed="integers >= 1")

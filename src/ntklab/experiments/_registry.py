@@ -82,10 +82,14 @@ def register_preset(preset: Preset | str, entry: str | None = None) -> Preset | 
 
 
 def get_preset(name: str) -> Preset:
+    """The :class:`Preset` registered as ``name`` (imported on first use); an unknown name raises
+    :class:`~ntklab.ConfigError` listing the registered ones."""
     return PRESETS.get(name)
 
 
 def resolve_options(preset: Preset, *, quick: bool = False, full: bool = False, overrides=()) -> BaseModel:
+    """A preset's options: its defaults, then the ``--quick`` or ``--full`` overrides, then ``overrides``
+    (``key=value`` strings, as ``--set``), validated."""
     if quick and full:
         raise ConfigError("--quick/--full", "choose at most one")
     opts = preset.options()
@@ -144,6 +148,7 @@ def run_preset(name: str, out: str | Path, *, quick=False, full=False, overrides
 
 
 def read_experiment(out: str | Path) -> dict:
+    """The ``experiment.json`` record (preset, options, provenance) of experiment directory ``out``."""
     meta_file = Path(out) / "experiment.json"
     if not meta_file.exists():
         raise ConfigError("DIR", f"{str(out)!r} holds no experiment.json (not an experiment directory)")

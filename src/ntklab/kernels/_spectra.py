@@ -33,6 +33,7 @@ def spectrum(theta: torch.Tensor) -> torch.Tensor:
 
 
 def condition_number(theta: torch.Tensor) -> float:
+    """cond(Θ) = λ_max / λ_min of a symmetric positive semi-definite kernel matrix (inf when λ_min <= 0)."""
     ev = spectrum(theta)
     return float(ev[-1] / ev[0]) if ev[0] > 0 else float("inf")
 

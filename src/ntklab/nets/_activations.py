@@ -64,5 +64,6 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def get_activation(name: str) -> Activation:
+    """The :class:`Activation` σ named ``name`` (with its derivative σ′), from ``ACTIVATIONS``."""
     check_choice("activation", name, tuple(ACTIVATIONS))
     return ACTIVATIONS[name]

@@ -89,4 +89,6 @@ register_network("torch_mlp", _torch_mlp)
 
 
 def build_network(cfg, *, d: int, out_dim: int, seed: int, dtype: torch.dtype = torch.float32):
+    """The network a :class:`~ntklab.config.NetworkConfig` describes, built by the ``NETWORKS`` entry of
+    ``cfg.kind`` for inputs of dimension ``d`` and ``out_dim`` outputs, initialised from ``seed``, in ``dtype``."""
     return NETWORKS.get(cfg.kind)(cfg, d=d, out_dim=out_dim, seed=seed, dtype=dtype)

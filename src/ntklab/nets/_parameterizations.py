@@ -96,6 +96,7 @@ def canonical_parameterization(name):
 
 
 def get_parameterization(name: str) -> Parameterization:
+    """The (a, b, c) table of parameterisation ``name`` (``ntk``, ``standard``, ``mup``, ``meanfield``, or an alias)."""
     name = canonical_parameterization(name)
     check_choice("parameterization", name, PARAMETERIZATIONS)
     return _TABLES[name]

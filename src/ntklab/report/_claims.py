@@ -83,6 +83,7 @@ class Claim:
 
 
 def precondition(ok, text: str) -> Precondition:
+    """A :class:`Precondition` from a truth value and the text that describes its failure."""
     return Precondition(bool(ok), text)
 
 
@@ -171,6 +172,7 @@ def reported(name: str, measured, expected: str = "", *, requires: Iterable[Prec
 
 
 def inconclusive(name: str, why: str, expected: str = "") -> Claim:
+    """An INCONCLUSIVE claim whose ``measured`` says ``why`` it could not be decided."""
     return Claim(name, "INCONCLUSIVE", why, expected)
 
 
@@ -180,6 +182,7 @@ def claims_frame(claims: list[Claim]) -> pd.DataFrame:
 
 
 def count_verdicts(verdicts: Iterable[str]) -> dict[str, int]:
+    """How many of each verdict (PASS, FAIL, INCONCLUSIVE, REPORTED) ``verdicts`` holds."""
     verdicts = list(verdicts)
     return {v: verdicts.count(v) for v in VERDICTS}
 

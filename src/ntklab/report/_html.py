@@ -38,6 +38,7 @@ pre{background:#f7f7f7;padding:.6em;font-size:.8em;overflow-x:auto;max-height:30
 
 
 def png_data_uri(png: bytes | str | Path) -> str:
+    """A ``data:image/png;base64,...`` URI of a PNG (bytes or a path), for a self-contained page."""
     data = png if isinstance(png, bytes) else Path(png).read_bytes()
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 

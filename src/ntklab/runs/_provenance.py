@@ -45,6 +45,8 @@ def _versions() -> dict[str, str]:
 
 
 def provenance() -> dict:
+    """Where a run came from: package versions, git commit (with ``-dirty``), host, platform, torch threads,
+    creation time."""
     import torch
 
     return {

@@ -46,6 +46,7 @@ def run_dir(root: str | Path, config: dict) -> Path:
 
 
 def rows_to_frame(rows) -> pd.DataFrame:
+    """Tidy rows ``(step, metric, key, value)`` as a DataFrame with the store's column types."""
     df = pd.DataFrame(list(rows), columns=list(METRIC_COLUMNS))
     df["step"] = df["step"].astype("int64")
     df["metric"] = df["metric"].astype(str)
@@ -55,6 +56,7 @@ def rows_to_frame(rows) -> pd.DataFrame:
 
 
 def init_run(path: str | Path, config: dict, *, seed: int) -> Path:
+    """Start run directory ``path``: its ``config.json`` (config, hash, seed, provenance) and status running."""
     path = make_dirs(path)
     atomic_write_json(path / "config.json", {"config": config, "seed": seed, "run_id": run_id(config),
                                              "provenance": provenance()})
@@ -63,6 +65,7 @@ def init_run(path: str | Path, config: dict, *, seed: int) -> Path:
 
 
 def write_metrics(path: str | Path, rows) -> None:
+    """Write a run's rows (or frame) as ``metrics.parquet``, atomically."""
     df = rows if isinstance(rows, pd.DataFrame) else rows_to_frame(rows)
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
@@ -70,16 +73,19 @@ def write_metrics(path: str | Path, rows) -> None:
 
 
 def write_arrays(path: str | Path, arrays: dict) -> None:
+    """Write a run's arrays as ``arrays.npz``, atomically."""
     atomic_save_npz(Path(path) / "arrays.npz", **arrays)
 
 
 def set_status(path: str | Path, status: str, **info) -> None:
+    """Record a run's ``status`` (one of ``STATUSES``) with ``info`` (e.g. checksums, the divergence step)."""
     if status not in STATUSES:
         raise ValueError(f"status: got {status!r} (allowed: {', '.join(STATUSES)})")
     atomic_write_json(Path(path) / "status", {"status": status, **info})
 
 
 def read_status(path: str | Path) -> dict:
+    """A run's status record; ``{'status': 'missing'}`` or ``{'status': 'corrupt'}`` when unreadable."""
     f = Path(path) / "status"
     if not f.exists():
         return {"status": "missing"}

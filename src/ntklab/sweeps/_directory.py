@@ -34,6 +34,7 @@ __all__ = ["run_sweep", "sweep_table", "read_sweep", "default_sweep_dir", "write
 
 
 def default_sweep_dir(spec: SweepSpec) -> Path:
+    """Where a sweep runs by default: its ``out`` (relative to the sweep file) or ``results/sweeps/NAME``."""
     if spec.out:
         p = Path(spec.out)
         return p if p.is_absolute() else Path(spec.root) / p
@@ -46,6 +47,7 @@ def write_sweep_record(spec: SweepSpec, units: list[Unit], out: Path) -> None:
 
 
 def read_sweep(out: str | Path) -> tuple[dict, list[Unit]]:
+    """The record (``sweep.json``) and the units of sweep directory ``out``."""
     f = Path(out) / "sweep.json"
     if not f.is_file():
         raise ConfigError("DIR", f"{str(out)!r} holds no sweep.json (not a sweep directory)")

@@ -51,6 +51,9 @@ __all__ = ["SweepSpec", "SweepClaim", "Unit", "load_sweep", "sweep_from_dict", "
 
 
 class SweepClaim(BaseModel):
+    """A claim over a config sweep: ``stat(metric) op value`` in every selected run (``where``: grid values);
+    INCONCLUSIVE on a metric never recorded, an empty selection, unfinished or diverged runs."""
+
     model_config = ConfigDict(extra="forbid")
     name: str
     metric: str
@@ -90,6 +93,9 @@ class SweepBase(BaseModel):
 
 
 class SweepSpec(BaseModel):
+    """A sweep file, validated: name, base (run config or preset), overrides, grid, zipped axes, seeds, claims
+    (the format is this module's docstring)."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field("sweep", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     out: str | None = None
@@ -170,6 +176,7 @@ class Unit:
 
 
 def sweep_from_dict(data: dict, *, root: str | Path = ".") -> SweepSpec:
+    """Validate a sweep given as a dict (the parsed file); relative paths resolve against ``root``."""
     if not isinstance(data, dict):
         raise ConfigError("sweep", "must be a mapping of fields", allowed=", ".join(SweepSpec.model_fields))
     return config_from_dict({**data, "root": str(root)}, SweepSpec)
