@@ -29,5 +29,9 @@ from ._figures import PAPER_COLOURS as PAPER_COLOURS
 from ._figures import band_plot as band_plot
 from ._figures import save_figure as save_figure
 from ._frames import runs_frame as runs_frame
+from ._style import BAND_ALPHA as BAND_ALPHA
+from ._style import colour_for as colour_for
+from ._style import log_ticks as log_ticks
+from ._style import outside_legend as outside_legend
 from ._html import html_page as html_page
 from ._html import png_data_uri as png_data_uri

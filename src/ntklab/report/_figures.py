@@ -19,53 +19,64 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .._io import atomic_write_bytes  # noqa: E402
+from ._style import BAND_ALPHA, DPI, FIGSIZE, RC, colour_for, log_ticks, outside_legend  # noqa: E402
 
 __all__ = ["band_plot", "save_figure", "PAPER_COLOURS"]
 
 # the reference figures' colours (matplotlib's default cycle): gamma = 1, (0.7, 0.5), (0.5, 0.2), (0.4, 0)
 PAPER_COLOURS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7"]
+plt.rcParams.update(RC)
 
 
 def band_plot(frame: pd.DataFrame, *, x: str = "step", y: str = "value", hue: str = "label", ax=None,
               logy: bool = False, logx: bool = False, title: str = "", xlabel: str | None = None,
-              ylabel: str = "", order=None, transform=None):
-    """Mean +- 1 std over seeds of ``y`` against ``x``, one band per ``hue`` value."""
+              ylabel: str = "", order=None, transform=None, legend: bool = True, marker: str | None = None):
+    """Mean ± 1 std over seeds of ``y`` against ``x``, one band per ``hue`` value, in the house style.
+
+    Each ``hue`` value keeps its colour across figures (:func:`~ntklab.report.colour_for`); a log x axis of a
+    few numeric values (widths, depths) is ticked at those values; the legend sits outside the data.
+    """
     if ax is None:
-        _, ax = plt.subplots(figsize=(5, 3.6))
+        _, ax = plt.subplots(figsize=FIGSIZE)
     labels = order if order is not None else list(dict.fromkeys(frame[hue]))
-    for i, lab in enumerate(labels):
+    xs = set()
+    for lab in labels:
         sub = frame[frame[hue] == lab]
         if sub.empty:
             continue
         vals = sub[y] if transform is None else transform(sub[y])
         g = vals.groupby(sub[x])
         mean, std = g.mean(), g.std().fillna(0.0)
-        colour = PAPER_COLOURS[i % len(PAPER_COLOURS)]
-        ax.plot(mean.index, mean.values, color=colour, label=str(lab), lw=1.5)
+        colour = colour_for(lab)
+        ax.plot(mean.index, mean.values, color=colour, label=str(lab), lw=1.6, marker=marker, ms=3.5)
         lo, hi = mean - std, mean + std
         if logy:
             lo = lo.clip(lower=np.nanmin(mean.values[mean.values > 0]) / 10 if (mean.values > 0).any() else 1e-12)
-        ax.fill_between(mean.index, lo.values, hi.values, color=colour, alpha=0.2, lw=0)
+        ax.fill_between(mean.index, lo.values, hi.values, color=colour, alpha=BAND_ALPHA, lw=0)
+        xs.update(mean.index.tolist())
     if logy:
         ax.set_yscale("log")
     if logx:
         ax.set_xscale("log")
-    ax.set_title(title)
+        if 0 < len(xs) <= 12:
+            log_ticks(ax, xs)
+    ax.set_title(title, wrap=True)
     ax.set_xlabel(xlabel if xlabel is not None else x)
     ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if legend:
+        outside_legend(ax)
     return ax
 
 
 def save_figure(fig_or_ax, path: str | Path) -> Path:
-    """Save atomically as PNG (dpi 120) and close the figure."""
+    """Save atomically as PNG and close the figure."""
     import io
 
     fig = fig_or_ax.figure if hasattr(fig_or_ax, "figure") and not hasattr(fig_or_ax, "savefig") else fig_or_ax
-    fig.tight_layout()
+    if not fig.get_constrained_layout():
+        fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     path = Path(path)
     atomic_write_bytes(path, buf.getvalue())

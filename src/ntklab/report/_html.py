@@ -32,7 +32,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.PASS{background:#c8f0c8;font-weight:bold}td.FAIL{background:#f5c0c0;font-weight:bold}
 td.INCONCLUSIVE{background:#f5ecc0;font-weight:bold}td.REPORTED{background:#e4eef8}figure{display:inline-block;margin:.5em;vertical-align:top}
-figure img{max-width:560px;border:1px solid #ddd}figcaption{font-size:.8em;color:#555}
+figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.8em;color:#555}
 pre{background:#f7f7f7;padding:.6em;font-size:.8em;overflow-x:auto;max-height:30em}
 """
 
