@@ -3,14 +3,40 @@
 - ``<!-- ntklab:config-fields -->``: every field of :class:`ntklab.RunConfig` (dotted name, type, default,
   description), read from the pydantic model;
 - ``<!-- ntklab:cli -->``: the help text of every ``ntklab`` command, read from the typer app;
-- ``<!-- ntklab:presets -->``: the catalogue of recipes.
+- ``<!-- ntklab:presets -->``: the catalogue of recipes;
+- ``::: ntklab.PACKAGE`` (mkdocstrings): the package's re-exported functions and classes, listed as members.
 """
 
 from __future__ import annotations
 
 import json
 
+import re
+
 MARKERS = ("<!-- ntklab:config-fields -->", "<!-- ntklab:cli -->", "<!-- ntklab:presets -->")
+_DIRECTIVE = re.compile(r"^::: (ntklab(?:\.[A-Za-z_]+)*)\s*$", re.M)
+
+
+def public_members(module_name: str) -> list[str]:
+    """A package's public functions and classes in the order its ``__init__`` re-exports them (``__all__`` for
+    the lazily importing packages): the members its API page documents."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(module_name)
+    names = list(getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")])
+    out = []
+    for n in names:
+        obj = getattr(module, n, None)
+        if obj is not None and (inspect.isclass(obj) or inspect.isfunction(obj)) and n not in out:
+            out.append(n)
+    return out
+
+
+def _api_directive(match) -> str:
+    name = match.group(1)
+    members = ", ".join(public_members(name))
+    return f"::: {name}\n    options:\n      members: [{members}]\n"
 
 
 def _type_name(annotation) -> str:
@@ -83,6 +109,7 @@ def presets_table() -> str:
 
 
 def on_page_markdown(markdown: str, page, config, files):  # noqa: ARG001  (mkdocs hook signature)
+    markdown = _DIRECTIVE.sub(_api_directive, markdown)
     if MARKERS[0] in markdown:
         markdown = markdown.replace(MARKERS[0], config_fields())
     if MARKERS[1] in markdown:
