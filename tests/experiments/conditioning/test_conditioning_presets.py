@@ -102,6 +102,8 @@ def test_learning_rate_grids_are_validated():
     assert DeepNormalizedOptions(lrs=[0.1, 0.01, 0.1]).lrs == [0.01, 0.1]
     with pytest.raises(ValueError):
         DeepNormalizedOptions(lrs=[0.01, -1.0])
+    with pytest.raises(ValueError, match="top_width 20 < top_n 30"):
+        DeepNormalizedOptions(top_width=20)
 
 
 # --- deep-normalized claims on a synthetic per-run frame -------------------------------------------------------------

@@ -104,7 +104,7 @@ def _cond_reported(o, top: pd.DataFrame) -> Claim:
                                               for d, r in g.iterrows()))
         return "; ".join(parts)
 
-    return reported(f"top layer: cond(K̂^(L)) at width {getattr(o, 'top_width', '?')} vs cond(K^(L))", text,
+    return reported(f"top layer: cond(K̂^(L)) at width {o.top_width} vs cond(K^(L))", text,
                     "K̂ → K as width grows; η = 1/λ_max of the loss's Hessian",
                     requires=[precondition(len(top) > 0, "no top-layer run")])
 

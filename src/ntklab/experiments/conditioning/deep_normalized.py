@@ -54,7 +54,7 @@ import math
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..._errors import ConfigError
 from ..._threads import torch_threads
@@ -111,6 +111,13 @@ class DeepNormalizedOptions(BaseModel):
     @classmethod
     def _lr_grid(cls, v):
         return _grid(v)
+
+    @model_validator(mode="after")
+    def _interpolating_readout(self):
+        if self.top_width < self.top_n:
+            raise ValueError(f"top_width {self.top_width} < top_n {self.top_n} (allowed: top_width >= top_n, so that "
+                             "K-hat is invertible and the readout's least squares reaches zero loss)")
+        return self
 
 
 def grid_for(variant: str, o: DeepNormalizedOptions) -> list[float]:
