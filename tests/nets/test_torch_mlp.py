@@ -119,3 +119,32 @@ def test_other_kinds_refuse_batch_norm(kind, depth, parameterization):
     cfg = RunConfig(network={"kind": kind, "depth": depth, "parameterization": parameterization, "batch_norm": True})
     with pytest.raises(ConfigError, match="^network.batch_norm"):
         build_network(cfg.network, d=3, out_dim=1, seed=0)
+
+
+def test_a_readout_only_network_is_least_squares_on_its_features():
+    """trainable=("u",), no biases: only the readout trains; one GD step of the training loop moves it by
+    -lr * (2/n) Phi^T (Phi w - y), Phi = readout_features(x), and leaves every hidden layer as it was."""
+    from ntklab.data import load_dataset
+    from ntklab.dynamics import ListSink, LoopRun, train_group
+
+    cfg = RunConfig(name="top", seed=3, dtype="float64", data={"name": "sphere_random", "options": {"n_train": 10,
+                    "n_test": 4, "d": 5, "labels": "gaussian"}},
+                    network={"kind": "torch_mlp", "parameterization": "standard", "width": 32, "depth": 3,
+                             "bias": False, "activation": "normalized_relu", "weight_std": 1.0, "trainable": ["u"]},
+                    optimizer={"name": "gd", "lr": 0.05}, training={"steps": 1, "loss": "mse"},
+                    probes={"every": 1, "ntk": False, "top_nodes": 0})
+    data = load_dataset(cfg.data.name, **cfg.data.options)
+    net = build_network(cfg.network, d=5, out_dim=1, seed=3, dtype=F64)
+    assert {n for n, p in net.named_parameters() if p.requires_grad} == {"readout.weight"}
+    with torch.no_grad():
+        phi = net.readout_features(data.x_train)
+        torch.testing.assert_close(net(data.x_train), phi @ net.readout.weight.T)
+        r = phi @ net.readout.weight.T - data.y_train
+        expected = net.readout.weight - 0.05 * (2 / 10) * (phi.T @ r).T
+    sink = ListSink()
+    train_group([LoopRun(cfg)], data, sink)
+    state = sink.results[0].model_state
+    torch.testing.assert_close(state["readout.weight"], expected, rtol=1e-12, atol=1e-14)
+    for name, value in net.state_dict().items():
+        if name != "readout.weight":
+            torch.testing.assert_close(state[name], value, rtol=0, atol=0)

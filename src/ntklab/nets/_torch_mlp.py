@@ -17,6 +17,10 @@ Parameter families as for the other networks: ``W`` the hidden weights (BatchNor
 readout (weight and bias), ``b`` the hidden biases (BatchNorm's beta included).  The draws come in a fixed order
 from a generator seeded with ``seed`` (float64, then cast), so a seed gives the same network for any dtype.
 
+``trainable=("u",)`` with ``bias=False`` trains the readout alone: f = W^{L+1} x^L is then linear in the trained
+weights, on the fixed random features :meth:`TorchMLP.readout_features` (the top-layer version of Agarwal et
+al.: GD on a convex least squares whose Hessian is 2 Phi^T Phi / n, Phi = x^L of the n training points).
+
 BatchNorm's running statistics are buffers that training updates: such a network cannot be stacked with others
 under ``vmap`` (:func:`has_batch_statistics`; the training loop trains it alone), and it must be measured in
 eval mode.
@@ -118,6 +122,11 @@ class TorchMLP(nn.Module):
             x = act(self.norms[l](h) if self.norms is not None else h)
             out.append(x)
         return out + [self.readout(x)]
+
+    def readout_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x^L, the features the readout sees (with ``trainable=("u",)`` the network is a linear model on them:
+        training only the readout is least squares on these random features, Agarwal et al.'s top-layer case)."""
+        return self.hidden_features(x)[-2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.hidden_features(x)[-1]
