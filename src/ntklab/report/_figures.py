@@ -40,14 +40,14 @@ def band_plot(frame: pd.DataFrame, *, x: str = "step", y: str = "value", hue: st
         _, ax = plt.subplots(figsize=FIGSIZE)
     labels = order if order is not None else list(dict.fromkeys(frame[hue]))
     xs = set()
-    for lab in labels:
+    for position, lab in enumerate(labels):
         sub = frame[frame[hue] == lab]
         if sub.empty:
             continue
         vals = sub[y] if transform is None else transform(sub[y])
         g = vals.groupby(sub[x])
         mean, std = g.mean(), g.std().fillna(0.0)
-        colour = colour_for(lab)
+        colour = colour_for(lab, position)
         ax.plot(mean.index, mean.values, color=colour, label=str(lab), lw=1.6, marker=marker, ms=3.5)
         lo, hi = mean - std, mean + std
         if logy:

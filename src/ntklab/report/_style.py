@@ -3,7 +3,9 @@ mathtext labels, legends outside the data, readable bands, sizes legible in the 
 
 - :func:`colour_for` gives each configuration label the same colour in every figure: the paper's (Caron et al.'s
   reference figures, matplotlib's default cycle) for γ = 1, (0.7, 0.5), (0.5, 0.2), (0.4, 0); any other label
-  the next colour of the default cycle the first time it is drawn, and that colour from then on.
+  the colour of its position among the figure's labels (figures of one report share their label order), and
+  a colour fixed by the label's text when no position is given. A colour never depends on what was drawn
+  before in the same process.
 - :func:`log_ticks` puts the ticks of a log axis at the values actually run (widths, depths) with plain labels,
   so ``3×10²4×10²`` can no longer collide.
 - :func:`outside_legend` puts the legend right of the axes, never over a line.
@@ -11,14 +13,14 @@ mathtext labels, legends outside the data, readable bands, sizes legible in the 
 
 Example:
     >>> from ntklab.report import colour_for
-    >>> colour_for("γ=1"), colour_for("α=0.4, γ=0")
-    ('C0', 'C3')
+    >>> colour_for("γ=1"), colour_for("α=0.4, γ=0"), colour_for("lr=0.5", 0)
+    ('C0', 'C3', 'C0')
 """
 
 from __future__ import annotations
 
 import re
-from itertools import count
+import zlib
 
 __all__ = ["colour_for", "log_ticks", "outside_legend", "BAND_ALPHA", "RC", "FIGSIZE", "DPI", "gamma_of"]
 
@@ -34,8 +36,6 @@ RC = {
 # Caron et al.'s configurations in their reference figures' colours, keyed by γ
 _PAPER = {1.0: "C0", 0.5: "C1", 0.2: "C2", 0.0: "C3"}
 _OTHERS = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
-_ASSIGNED: dict[str, str] = {}
-_NEXT = count()
 
 
 def gamma_of(label: str) -> float | None:
@@ -44,15 +44,16 @@ def gamma_of(label: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
-def colour_for(label) -> str:
-    """The colour of configuration ``label`` in every figure of this session."""
+def colour_for(label, position: int | None = None) -> str:
+    """The colour of configuration ``label``: the paper's for its γ, else that of ``position`` (its index among
+    the figure's labels), else one fixed by the label's text."""
     label = str(label)
     g = gamma_of(label)
     if g is not None and g in _PAPER:
         return _PAPER[g]
-    if label not in _ASSIGNED:
-        _ASSIGNED[label] = _OTHERS[next(_NEXT) % len(_OTHERS)]
-    return _ASSIGNED[label]
+    if position is None:
+        position = zlib.crc32(label.encode())
+    return _OTHERS[position % len(_OTHERS)]
 
 
 def log_ticks(ax, values, axis: str = "x") -> None:
