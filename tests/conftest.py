@@ -17,6 +17,16 @@ import ntklab  # noqa: E402
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
+# The devices the device tests run on: the CPU always, CUDA when this machine has it (tests/test_device.py).
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """Each device of :data:`DEVICES` in turn (explicit ``torch.device``, never the global default)."""
+    return torch.device(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

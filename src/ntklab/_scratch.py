@@ -40,5 +40,5 @@ def scratch(name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch
     key = (name, dtype)
     buf = bufs.get(key)
     if buf is None or buf.numel() < numel:
-        buf = bufs[key] = torch.empty(max(numel, 1), dtype=dtype)
+        buf = bufs[key] = torch.empty(max(numel, 1), dtype=dtype, device="cpu")
     return buf[:numel].view(shape)

@@ -34,7 +34,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True, soft_wrap=True)  # errors stay on one line
 
-SetOpt = typer.Option(None, "--set", help="Override an option: key=value (repeatable).")
+SetOpt = typer.Option(None, "--set", help="Override an option: key=value (repeatable); device=cuda runs on a GPU.")
 CheckOpt = typer.Option(False, "--check", help="Exit with status 1 when any claim is FAIL or INCONCLUSIVE.")
 OverwriteOpt = typer.Option(False, "--overwrite",
                             help="Replace what --out holds (atomically, once the new results are complete).")
@@ -155,6 +155,8 @@ def _show_preset(name: str) -> None:
         cells = [json.dumps(preset.modes[m][field]) if field in preset.modes[m] else "" for m in modes]
         kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
         table.add_row(field, json.dumps(defaults.get(field)), *cells, kind)
+    table.add_row("device", '"cpu"', *["" for _ in modes], "cpu | cuda | cuda:N (every preset; not an option of "
+                                                              "its identity)")
     console.print(table)
 
 

@@ -22,6 +22,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from typing_extensions import Annotated
 
+from ._device import valid_device_name
 from ._errors import ConfigError, one_of, within
 from .data import DATASETS
 from .nets import ACTIVATIONS, NETWORKS, PARAMETERIZATIONS, SCALING_KINDS, canonical_parameterization
@@ -49,6 +50,7 @@ OptimizerName = Annotated[str, AfterValidator(one_of(lambda: OPTIMIZERS))]
 ScalingKind = Annotated[str, AfterValidator(one_of(lambda: SCALING_KINDS))]
 Gamma = Annotated[float, AfterValidator(within(0, 1))]  # λ_j = γ/m + (1 − γ) λ̃_j
 Alpha = Annotated[float, AfterValidator(within(0, 1, lo_open=True, hi_open=True))]
+DeviceName = Annotated[str, AfterValidator(valid_device_name)]
 
 
 class ScalingConfig(_Strict):
@@ -201,6 +203,10 @@ class RunConfig(_Strict):
     """Initialises the network (and node scaling draws, minibatch order); must fit 32 bits."""
     dtype: Literal["float32", "float64"] = "float32"
     """Parameters and data (the kernels probed in the same dtype)."""
+    device: DeviceName = "cpu"
+    """Where the run computes: ``cpu``, ``cuda`` or ``cuda:N``.  The network is initialised on the CPU
+    (the same weights on every device) and moved there with the data, optimiser state and probes; checkpoints
+    and results are stored on the CPU, so a run resumes on another device.  Not part of the run's identity."""
     data: DataConfig = Field(default_factory=DataConfig)
     """The data source."""
     network: NetworkConfig = Field(default_factory=NetworkConfig)

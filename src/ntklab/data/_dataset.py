@@ -40,6 +40,12 @@ class Dataset:
     def out_dim(self) -> int:
         return self.y_train.shape[1]
 
-    def to(self, dtype: torch.dtype) -> "Dataset":
-        conv = {k: getattr(self, k).to(dtype) for k in ("x_train", "y_train", "x_test", "y_test")}
+    def to(self, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> "Dataset":
+        """The same dataset with its four splits in ``dtype`` and/or on ``device`` (``extra`` is left as is)."""
+        conv = {k: getattr(self, k).to(dtype=dtype, device=device) for k in ("x_train", "y_train", "x_test", "y_test")}
         return Dataset(self.name, **conv, task=self.task, n_classes=self.n_classes, extra=self.extra)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the splits live."""
+        return self.x_train.device

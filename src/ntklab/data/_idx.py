@@ -78,7 +78,7 @@ def mnist_idx(*, path: str = "", n_train: int = 5000, n_test: int = 5000, n_tran
     k = int(max(arr["y_train"].max(), arr["y_test"].max())) + 1
     x_all = {s: arr[f"x_{s}"].reshape(len(arr[f"x_{s}"]), -1).astype(np.float64) / 255.0 for s in ("train", "test")}
     y_all = {s: one_hot(arr[f"y_{s}"].astype(np.int64), k) for s in ("train", "test")}
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device="cpu")  # noqa: E731
     extra = {"source": str(directory)}
     tr_hi, te_hi = n_train + n_transfer, n_test + n_transfer
     if n_transfer > 0 and len(x_all["train"]) > n_train and len(x_all["test"]) > n_test:

@@ -51,7 +51,7 @@ def standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 def transfer_split(x: np.ndarray, y: np.ndarray) -> dict[str, torch.Tensor]:
     """The valid split cut 50 / 50 in order: transfer-train (first half) and transfer-test."""
     h = len(x) // 2
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device="cpu")  # noqa: E731
     return {"x_train": t(x[:h]), "y_train": t(y[:h]), "x_test": t(x[h:]), "y_test": t(y[h:])}
 
 
@@ -128,7 +128,7 @@ def paper_split(name: str, x, y, *, task: str = "regression", n_classes: int | N
         xs = standardise(*xs)
     if standardise_y and task == "regression":
         ys = standardise(*ys)
-    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64)  # noqa: E731
+    t = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float64, device="cpu")  # noqa: E731
     extra = {"valid": {"x": t(xs[1]), "y": t(ys[1])}, "split_seed": seed, "source": where}
     if n_va >= 2:
         extra["transfer"] = transfer_split(xs[1], ys[1])

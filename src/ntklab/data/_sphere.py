@@ -25,7 +25,7 @@ __all__ = ["sphere_sin", "uniform_sphere"]
 
 def uniform_sphere(n: int, d: int, *, generator: torch.Generator) -> torch.Tensor:
     """n points uniform on S^{d-1} (normalised Gaussians), float64."""
-    x = torch.randn(n, d, generator=generator, dtype=torch.float64)
+    x = torch.randn(n, d, generator=generator, dtype=torch.float64, device="cpu")
     return x / x.norm(dim=1, keepdim=True)
 
 
@@ -37,8 +37,8 @@ def sphere_sin(*, n_train: int = 100, n_test: int = 100, d: int = 50, noise: flo
             raise ConfigError(f"data.{name}", f"got {v}", allowed="integers >= 1")
     if not noise >= 0:
         raise ConfigError("data.noise", f"got {noise}", allowed="[0, inf)")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     x = uniform_sphere(n_train + n_test, d, generator=gen)
     y = (5 * torch.sin(math.pi * x)).mean(1, keepdim=True)
-    y = y + noise * torch.randn(y.shape, generator=gen, dtype=torch.float64)
+    y = y + noise * torch.randn(y.shape, generator=gen, dtype=torch.float64, device="cpu")
     return Dataset("sphere_sin", x[:n_train], y[:n_train], x[n_train:], y[n_train:])

@@ -31,12 +31,12 @@ def sphere_random(*, n_train: int = 100, n_test: int = 20, d: int = 20, labels: 
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ConfigError(f"data.{name}", f"got {v!r}", allowed="integers >= 1")
     check_choice("data.labels", labels, ("sign", "gaussian"))
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     x = uniform_sphere(n_train + n_test, d, generator=gen)
     if labels == "sign":
-        y = torch.randint(0, 2, (n_train + n_test, 1), generator=gen).to(torch.float64) * 2 - 1
+        y = torch.randint(0, 2, (n_train + n_test, 1), generator=gen, device="cpu").to(torch.float64) * 2 - 1
     else:
-        y = torch.randn(n_train + n_test, 1, generator=gen, dtype=torch.float64)
+        y = torch.randn(n_train + n_test, 1, generator=gen, dtype=torch.float64, device="cpu")
     return Dataset("sphere_random", x[:n_train], y[:n_train], x[n_train:], y[n_train:])
 
 

@@ -24,7 +24,7 @@ __all__ = ["sphere_points", "digits_on_sphere", "digits_split", "mnist1d_split"]
 
 def sphere_points(n: int, d: int, *, seed: int) -> torch.Tensor:
     """n points uniform on S^{d-1}, float64."""
-    return uniform_sphere(n, d, generator=torch.Generator().manual_seed(seed))
+    return uniform_sphere(n, d, generator=torch.Generator(device="cpu").manual_seed(seed))
 
 
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +38,7 @@ def digits_on_sphere(n: int, *, seed: int) -> torch.Tensor:
     """n random digits (8x8 = 64 pixels, sklearn's bundled copy), each scaled to unit norm, float64."""
     x, _ = _load_digits()
     idx = np.random.default_rng(seed).permutation(len(x))[:n]
-    x = torch.as_tensor(x[idx])
+    x = torch.as_tensor(x[idx], device="cpu")
     return x / x.norm(dim=1, keepdim=True)
 
 

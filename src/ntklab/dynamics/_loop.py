@@ -17,6 +17,11 @@ BatchNorm (``network.batch_norm``) are always trained alone: their running stati
 pass updates, which cannot be stacked.  The network is in train mode for the optimiser's steps (BatchNorm uses
 the batch's statistics) and the probes measure it in eval mode (running statistics), restoring train mode.
 
+Device (``cfg.device``): each network is initialised on the CPU (the same weights on every device) and moved to
+the run's device with the data; the optimiser state and the probes live there too.  What the sink receives
+(checkpoints, the final state, arrays) is on the CPU, so a run resumes on any device and is stored the same way
+wherever it ran; the minibatch generators stay on the CPU, so the batches are the same on every device.
+
 A Ctrl-C inside :func:`ntklab._interrupt.graceful_interrupts` is honoured at the next step boundary: every
 live run is checkpointed there and :class:`KeyboardInterrupt` is raised.
 
@@ -41,6 +46,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
+from .._device import resolve_device
 from .._interrupt import stop_requested
 from ..config import RunConfig
 from ..nets import build_network, parameter_groups
@@ -119,13 +125,25 @@ def batch_key(cfg: RunConfig) -> str | None:
     return json.dumps(d, sort_keys=True, default=str)
 
 
+def to_cpu(obj):
+    """A snapshot of ``obj`` (tensors in nested dicts, lists and tuples): every tensor detached, copied, on the
+    CPU (a sink that keeps a checkpoint in memory must not see the run's later steps)."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
 def _slice_state(state: dict, r: int, params: list[torch.Tensor]) -> dict:
-    """Run r's slice of an optimiser state_dict of stacked parameters."""
+    """Run r's slice of an optimiser state_dict of stacked parameters (on the CPU)."""
     out = {"param_groups": state["param_groups"], "state": {}}
     for idx, st in state["state"].items():
         shape = params[idx].shape
-        out["state"][idx] = {k: (v[r].clone() if torch.is_tensor(v) and v.shape == shape else v)
-                             for k, v in st.items()}
+        out["state"][idx] = {k: (v[r].detach().to("cpu", copy=True) if torch.is_tensor(v) and v.shape == shape
+                                 else to_cpu(v)) for k, v in st.items()}
     return out
 
 
@@ -155,16 +173,18 @@ class _Group:
     def __init__(self, runs: list[LoopRun], data):
         cfg0 = runs[0].cfg
         dtype = DTYPES[cfg0.dtype]
+        self.device = resolve_device(cfg0.device)
+        data = data.to(dtype=dtype, device=self.device)
         self.runs, self.data, self.cfg = runs, data, cfg0
-        self.models = [build_network(r.cfg.network, d=data.d, out_dim=data.out_dim, seed=r.cfg.seed, dtype=dtype)
-                       for r in runs]
+        self.models = [build_network(r.cfg.network, d=data.d, out_dim=data.out_dim, seed=r.cfg.seed,
+                                     dtype=dtype).to(self.device) for r in runs]
         self.probes = [ProbeState(m, data, r.cfg) for m, r in zip(self.models, runs)]
-        self.gens = [torch.Generator().manual_seed(r.cfg.seed * 1_000_003 + 17) for r in runs]
+        self.gens = [torch.Generator(device="cpu").manual_seed(r.cfg.seed * 1_000_003 + 17) for r in runs]
         self.rows: list[list] = [[] for _ in runs]
         for i, (r, m, p, g) in enumerate(zip(runs, self.models, self.probes, self.gens)):
             if r.checkpoint is not None:
                 m.load_state_dict(r.checkpoint["model"])
-                p.load_state_dict(r.checkpoint["probes"])
+                p.load_state_dict(r.checkpoint["probes"], device=self.device)
                 g.set_state(r.checkpoint["generator"])
                 self.rows[i] = list(r.checkpoint["rows"])
         self.stacked = StackedModels(self.models)
@@ -176,7 +196,7 @@ class _Group:
         if runs[0].start > 0 and runs[0].checkpoint.get("optimizer") is not None:
             self.opt.load_state_dict(_stack_states([r.checkpoint["optimizer"] for r in runs],
                                                    self.stacked.param_list()))
-        self.alive = torch.ones(self.R, dtype=torch.bool)
+        self.alive = torch.ones(self.R, dtype=torch.bool, device=self.device)
         self.diverged: dict[int, dict] = {}
 
     def probe(self, step: int) -> None:
@@ -191,7 +211,8 @@ class _Group:
         for r in range(self.R):
             if self.alive[r]:
                 sink.checkpoint(r, {
-                    "step": step, "model": self.models[r].state_dict(), "probes": self.probes[r].state_dict(),
+                    "step": step, "model": to_cpu(self.models[r].state_dict()),
+                    "probes": to_cpu(self.probes[r].state_dict()),
                     "optimizer": _slice_state(state, r, self.stacked.param_list()),
                     "generator": self.gens[r].get_state(), "rows": list(self.rows[r]),
                 })
@@ -214,21 +235,23 @@ class _Group:
             m = self.models[r]
             lam = getattr(m, "lambdas", None)
             if isinstance(lam, torch.Tensor):
-                arrays["lambdas"] = lam.detach().to(torch.float64).numpy()
+                arrays["lambdas"] = lam.detach().to(torch.float64).cpu().numpy()
             w = node_weights(m)
             if w is not None:
-                arrays["node_norm_sq"] = (w.to(torch.float64) ** 2).sum(1).numpy()
+                arrays["node_norm_sq"] = (w.to(torch.float64) ** 2).sum(1).cpu().numpy()
+            state = to_cpu(m.state_dict())
             if r in self.diverged:
-                result = LoopResult("diverged", rows, arrays, m.state_dict(), self.diverged[r])
+                result = LoopResult("diverged", rows, arrays, state, self.diverged[r])
             else:
-                result = LoopResult("done", rows, arrays, m.state_dict(), {"step": self.cfg.training.steps})
+                result = LoopResult("done", rows, arrays, state, {"step": self.cfg.training.steps})
             sink.finish(r, result)
 
 
 def train_group(runs: list[LoopRun], data, sink: LoopSink, *, pbar=None) -> None:
-    """Train ``runs`` (one :func:`batch_key`, one start step) on ``data``, handing checkpoints and results to
-    ``sink``; ``pbar`` is an optional tqdm bar advanced once per step."""
+    """Train ``runs`` (one :func:`batch_key`, one start step) on ``data`` (moved to their ``device``), handing
+    checkpoints and results to ``sink``; ``pbar`` is an optional tqdm bar advanced once per step."""
     g = _Group(runs, data)
+    data = g.data  # on the runs' device
     bs, n = g.cfg.training.batch_size, data.x_train.shape[0]
     full_batch = bs is None or bs >= n
     fast = (ShallowMSEGradient(g.stacked, data.x_train, data.y_train)
@@ -255,7 +278,7 @@ def _steps(g: _Group, start: int, sink: LoopSink, fast, pbar) -> None:
         if fast is not None:
             loss_vec = fast.loss()
         elif not full_batch:
-            idx = torch.stack([torch.randperm(n, generator=gen)[:bs] for gen in g.gens])
+            idx = torch.stack([torch.randperm(n, generator=gen, device="cpu")[:bs] for gen in g.gens]).to(g.device)
             loss_vec = _per_run_loss(g.stacked.forward_per_run(data.x_train[idx]), data.y_train[idx], loss_name)
         else:
             loss_vec = _per_run_loss(g.stacked.forward(data.x_train), data.y_train, loss_name)

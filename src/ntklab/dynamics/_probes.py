@@ -135,7 +135,7 @@ class ProbeState:
             if w is not None and self.w0 is not None:
                 disp = (w - self.w0).norm(dim=1).to(torch.float64)
                 self.steps.append(step)
-                self.disp_history.append(disp.numpy().astype(np.float32))
+                self.disp_history.append(disp.cpu().numpy().astype(np.float32))
                 rows.append((step, "max_node_displacement", "", float(disp.max())))
                 for j in self.top:
                     rows.append((step, "node_displacement", str(j), float(disp[j])))
@@ -158,13 +158,18 @@ class ProbeState:
             arrays.update(node_displacement=hist[-1], node_displacement_history=hist,
                           probe_steps=np.asarray(self.steps))
         if self.ntk0 is not None:
-            arrays.update(ntk_0=self.ntk0.numpy(), ntk_T=self.ntk_last.numpy())
+            arrays.update(ntk_0=self.ntk0.cpu().numpy(), ntk_T=self.ntk_last.cpu().numpy())
         return rows, arrays
 
     def state_dict(self) -> dict:
         return {"ntk0": self.ntk0, "ntk_last": self.ntk_last, "w0": self.w0, "theta0": self.theta0_params,
                 "steps": self.steps, "disp": self.disp_history, "top": self.top}
 
-    def load_state_dict(self, st: dict) -> None:
-        self.ntk0, self.ntk_last, self.w0 = st["ntk0"], st["ntk_last"], st["w0"]
-        self.theta0_params, self.steps, self.disp_history, self.top = st["theta0"], st["steps"], st["disp"], st["top"]
+    def load_state_dict(self, st: dict, device: torch.device | str | None = None) -> None:
+        """Restore a :meth:`state_dict` (from a checkpoint, possibly written on another device) onto ``device``."""
+        def on(t):
+            return t.to(device) if torch.is_tensor(t) and device is not None else t
+
+        self.ntk0, self.ntk_last, self.w0 = on(st["ntk0"]), on(st["ntk_last"]), on(st["w0"])
+        self.theta0_params = {k: on(v) for k, v in st["theta0"].items()}
+        self.steps, self.disp_history, self.top = st["steps"], st["disp"], st["top"]

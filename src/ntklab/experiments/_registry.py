@@ -8,6 +8,9 @@ and ``analyse(options, out) -> ExperimentResult`` (read the store back: figures,
 The catalogue is imported on first use: adding a recipe is one module (defining a :class:`Preset`) and one
 entry in :data:`ntklab.experiments._catalogue.CATALOGUE` (or a call to :func:`register_preset` from user code).
 
+Every preset also takes ``device`` (``--set device=cuda``): where its runs compute.  It is recorded in
+``experiment.json`` but is not one of the preset's options, so an experiment started on a GPU resumes on a CPU.
+
 An experiment directory is bound to its ``experiment.json`` (preset and options): running another preset or
 other options into it is refused (:class:`~ntklab.runs.RunConflict`) unless ``overwrite``, which runs the new
 experiment in a staging directory beside it and swaps it in when finished.
@@ -29,6 +32,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
+from .._device import resolve_device, using_device
 from .._errors import ConfigError
 from .._io import atomic_write_json, make_dirs, replace_dir, staging_dir, write_table
 from .._registry import Registry
@@ -38,7 +42,7 @@ from ..runs import RunConflict, check_binding, provenance, read_status
 from ._catalogue import CATALOGUE
 
 __all__ = ["Preset", "PRESETS", "CATALOGUE", "register_preset", "get_preset", "ExperimentResult", "run_preset",
-           "analyse_dir", "resolve_options", "run_problems", "read_experiment"]
+           "analyse_dir", "resolve_options", "run_problems", "read_experiment", "split_device"]
 
 
 @dataclass
@@ -102,6 +106,19 @@ def resolve_options(preset: Preset, *, quick: bool = False, full: bool = False, 
     return apply_overrides(opts, list(overrides))
 
 
+def split_device(overrides) -> tuple[str | None, list[str]]:
+    """``(device, the other overrides)`` from ``--set`` strings: ``device=cuda`` is every preset's option."""
+    device, rest = None, []
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        if sep and key.strip() == "device":
+            device = value.strip().strip("'\"")
+            resolve_device(device)
+        else:
+            rest.append(item)
+    return device, rest
+
+
 _MARKERS = ("status",)  # what a sweep unit keeps beside its experiment
 
 
@@ -123,10 +140,16 @@ def _bind(out: Path, record: dict) -> str:
 
 
 def run_preset(name: str, out: str | Path, *, quick=False, full=False, overrides=(), progress=True,
-               options: BaseModel | None = None, overwrite: bool = False) -> ExperimentResult:
+               options: BaseModel | None = None, overwrite: bool = False,
+               device: str | None = None) -> ExperimentResult:
     """Execute preset ``name`` into ``out`` and analyse it.  A directory bound to the same options is resumed
-    (finished runs reused); one bound to other options is refused unless ``overwrite``."""
+    (finished runs reused); one bound to other options is refused unless ``overwrite``.  ``device`` (or
+    ``device=...`` among ``overrides``) is where the preset's runs compute."""
     preset = get_preset(name)
+    set_device, overrides = split_device(overrides)
+    device = device if device is not None else set_device
+    if device is not None:
+        resolve_device(device)
     opts = options if options is not None else resolve_options(preset, quick=quick, full=full, overrides=overrides)
     out = Path(out)
     record = {"preset": preset.name, "options": opts.model_dump(mode="json")}
@@ -140,8 +163,9 @@ def run_preset(name: str, out: str | Path, *, quick=False, full=False, overrides
     if overwrite and target == out and (out / "experiment.json").exists():
         target = _staging(out)
     make_dirs(target)
-    atomic_write_json(target / "experiment.json", {**record, "provenance": provenance()})
-    preset.execute(opts, target, progress)
+    atomic_write_json(target / "experiment.json", {**record, "device": device or "cpu", "provenance": provenance()})
+    with using_device(device):
+        preset.execute(opts, target, progress)
     if target != out:
         replace_dir(target, out)
     return analyse_dir(out)

@@ -3,7 +3,11 @@ infinite-width NNGP/NTK of deep fully connected networks for any activation (dua
 ``infinite_kernel`` in neural-tangents' conventions, ``network_limit`` from a built ntklab network.  Every dual is
 exact (closed forms) or certified to 1e-13 (quadrature activations), else a KernelAccuracyError is raised.
 
-May import: layer 1 (``_errors``, ``_scratch``) and ``nets``; never ``config``, ``dynamics`` or anything above.
+Every kernel computes on its inputs' device, with float32 products at full precision (TF32 off:
+:func:`ntklab._device.exact_float32`).
+
+May import: layer 1 (``_errors``, ``_scratch``, ``_device``) and ``nets``; never ``config``, ``dynamics`` or
+anything above.
 """
 
 from ._empirical import empirical_ntk as empirical_ntk

@@ -25,6 +25,7 @@ import math
 
 import torch
 
+from .._device import as_float64
 from ._dual import DualActivation, _correlation
 
 __all__ = ["CLOSED_FORMS", "ABRelu", "Gelu", "abrelu", "leaky_relu"]
@@ -71,7 +72,8 @@ class _Relu(DualActivation):
         c = [1 / math.sqrt(_TWO_PI), 0.5, 1 / math.sqrt(2 * _TWO_PI)][: degree + 1]
         for k in range(3, degree + 1):
             c.append(0.0 if k % 2 else c[k - 2] * -(k - 3) / math.sqrt((k - 1) * k))
-        return torch.sqrt(torch.as_tensor(v, dtype=torch.float64))[..., None] * torch.tensor(c, dtype=torch.float64)
+        v = as_float64(v)
+        return torch.sqrt(v)[..., None] * torch.tensor(c, dtype=torch.float64, device=v.device)
 
 
 class _Abs(DualActivation):
@@ -99,7 +101,7 @@ class _Abs(DualActivation):
         """Exact, from |z| = 2 relu(z) - z."""
         a = 2 * _Relu().coefficients(v, degree)
         if degree >= 1:
-            a[..., 1] -= torch.sqrt(torch.as_tensor(v, dtype=torch.float64))
+            a[..., 1] -= torch.sqrt(as_float64(v))
         return a
 
 
@@ -191,13 +193,13 @@ class ABRelu(DualActivation):
         return self.a + (self.b - self.a) * (z > 0).to(z.dtype)
 
     def mean(self, v):
-        return (self.b - self.a) * torch.sqrt(torch.as_tensor(v, dtype=torch.float64) / _TWO_PI)
+        return (self.b - self.a) * torch.sqrt(as_float64(v) / _TWO_PI)
 
     def second_moment(self, v):
-        return (self.a ** 2 + self.b ** 2) / 2 * torch.as_tensor(v, dtype=torch.float64)
+        return (self.a ** 2 + self.b ** 2) / 2 * as_float64(v)
 
     def derivative_second_moment(self, v):
-        return torch.full_like(torch.as_tensor(v, dtype=torch.float64), (self.a ** 2 + self.b ** 2) / 2)
+        return torch.full_like(as_float64(v), (self.a ** 2 + self.b ** 2) / 2)
 
     def duals(self, v1, c, v2, *, derivative=False):
         k1, k0 = _arc_cosine(v1, c, v2, derivative=derivative, odd=False)
@@ -210,7 +212,7 @@ class ABRelu(DualActivation):
         """Exact, from the relu coefficients: (b - a) a_k[relu] plus a sqrt(v) at k = 1."""
         out = (self.b - self.a) * _Relu().coefficients(v, degree)
         if degree >= 1:
-            out[..., 1] += self.a * torch.sqrt(torch.as_tensor(v, dtype=torch.float64))
+            out[..., 1] += self.a * torch.sqrt(as_float64(v))
         return out
 
 
@@ -241,15 +243,15 @@ class Gelu(DualActivation):
         return _Phi(z) + z * torch.exp(-0.5 * z * z) / math.sqrt(_TWO_PI)
 
     def mean(self, v):
-        v = torch.as_tensor(v, dtype=torch.float64)
+        v = as_float64(v)
         return v / torch.sqrt(_TWO_PI * (v + 1))
 
     def second_moment(self, v):
-        v = torch.as_tensor(v, dtype=torch.float64)
+        v = as_float64(v)
         return self.duals(v, v, v)[0]
 
     def derivative_second_moment(self, v):
-        v = torch.as_tensor(v, dtype=torch.float64)
+        v = as_float64(v)
         return self.duals(v, v, v, derivative=True)[1]
 
     def duals(self, v1, c, v2, *, derivative=False):

@@ -37,6 +37,7 @@ import math
 
 import torch
 
+from .._device import as_float64
 
 __all__ = ["DualActivation", "Affine", "affine", "normalized"]
 
@@ -86,7 +87,7 @@ class DualActivation:
         from ._gaussian_rule import gaussian_projection, on_unique
 
         return on_unique(lambda r: gaussian_projection(self.fn, r, degree, name=self.name).coefficients,
-                         torch.as_tensor(v, dtype=torch.float64))
+                         as_float64(v))
 
     def __repr__(self) -> str:
         return f"DualActivation({self.name!r})"
@@ -165,7 +166,7 @@ def normalized(base: DualActivation, name: str | None = None) -> DualActivation:
     """The affine map a (base - b) with mean 0 and second moment 1 under N(0, 1)."""
     from .._errors import ConfigError
 
-    one = torch.ones((), dtype=torch.float64)
+    one = torch.ones((), dtype=torch.float64, device="cpu")
     m, s2 = float(base.mean(one)), float(base.second_moment(one))
     var = s2 - m * m
     if not var > 1e-12 * max(s2, 1e-300):

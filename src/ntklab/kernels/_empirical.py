@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from .._device import exact_float32
 from ..nets._mlp import MLP
 from ..nets._shallow import ScaledShallowNet
 from ._empirical_generic import empirical_ntk_generic
@@ -17,6 +18,7 @@ from ._empirical_shallow import shallow_ntk
 __all__ = ["empirical_ntk"]
 
 
+@exact_float32()
 def empirical_ntk(
     model: torch.nn.Module,
     x1: torch.Tensor,

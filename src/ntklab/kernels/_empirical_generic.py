@@ -32,6 +32,7 @@ import warnings
 import torch
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
+from .._device import exact_float32
 from ._empirical_structured import structured_ntk
 
 __all__ = ["empirical_ntk_generic"]
@@ -78,6 +79,7 @@ def _agrees(model, x1, x2, theta, chunk_size) -> bool:
     return False
 
 
+@exact_float32()
 def empirical_ntk_generic(
     model: torch.nn.Module,
     x1: torch.Tensor,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+from .._device import exact_float32
 from ._empirical_generic import _format
 from ._empirical_structured import input_factor, layer_gram_sum
 
@@ -43,6 +44,7 @@ def _layer_factors(model, x: torch.Tensor, K: int):
     return [(xi.detach(), torch.stack(dl)) for xi, dl in zip(inputs, deltas)]
 
 
+@exact_float32()
 def mlp_ntk(model, x1: torch.Tensor, x2: torch.Tensor | None = None, *, output: int | str | None = None,
             lr_weighted: bool = False) -> torch.Tensor:
     """Theta(x1, x2) over the trainable parameters; shapes as :func:`ntklab.empirical_ntk`."""
@@ -60,7 +62,7 @@ def mlp_ntk(model, x1: torch.Tensor, x2: torch.Tensor | None = None, *, output: 
     keep = [i for i, (w, b) in enumerate(scales) if w is not None or b is not None]
     n1, n2 = x1.shape[0], (x1 if x2 is None else x2).shape[0]
     if not keep:
-        return _format(torch.zeros(n1, n2, K, K, dtype=f1[0][1].dtype), output, K)
+        return _format(torch.zeros(n1, n2, K, K, dtype=f1[0][1].dtype, device=f1[0][1].device), output, K)
 
     def inputs(factors):
         return [input_factor(factors[i][0], *scales[i]) for i in keep]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import torch
 
+from .._device import exact_float32
 from ..nets._shallow import ScaledShallowNet
 from . import _mask_gram
 from ._gram_products import mirror_upper_blocks
@@ -80,6 +81,7 @@ def _check_output(output, K: int):
         raise ValueError(f"output: got {output!r} (allowed: None, 'mean', or an output index 0..{K - 1})")
 
 
+@exact_float32()
 def shallow_ntk(
     net: ScaledShallowNet,
     x1: torch.Tensor,

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from numpy.polynomial.legendre import leggauss
 
+from .._device import as_float64
 from .._errors import ConfigError
 from ._accuracy import QUADRATURE_TOLERANCE, KernelAccuracyError
 
@@ -74,7 +75,8 @@ def panel_rule(lo, hi, panels: int | np.ndarray) -> tuple[torch.Tensor, torch.Te
     lo, hi: ``panels`` equal panels, or panel edges given as fractions of [lo, hi] (an array from 0 to 1);
     shape (*lo.shape, n_panels * 16)."""
     x, w = _legendre()
-    lo, hi = torch.as_tensor(lo, dtype=torch.float64), torch.as_tensor(hi, dtype=torch.float64)
+    lo = as_float64(lo)
+    hi = as_float64(hi, device=lo.device)
     x = torch.as_tensor(x, dtype=torch.float64, device=lo.device)
     w = torch.as_tensor(w, dtype=torch.float64, device=lo.device)
     if isinstance(panels, np.ndarray):
@@ -95,8 +97,8 @@ def _rule_numpy(panels: int) -> tuple[np.ndarray, np.ndarray]:
     return z, w * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
 
 
-def gaussian_rule(panels: int, *, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes z_i and weights w_i phi(z_i) of the composite rule with ``panels`` panels (float64)."""
+def gaussian_rule(panels: int, *, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes z_i and weights w_i phi(z_i) of the composite rule with ``panels`` panels (float64, on ``device``)."""
     z, w = _rule_numpy(int(panels))
     return torch.as_tensor(z, device=device), torch.as_tensor(w, device=device)
 
@@ -121,21 +123,23 @@ def _weighted_hermite(z: torch.Tensor, w: torch.Tensor, degree: int) -> torch.Te
     return out
 
 
-_BASES: dict[int, torch.Tensor] = {}  # panels -> (K + 1, N) weighted Hermite rows at the largest K asked so far
+_BASES: dict[tuple[int, str], torch.Tensor] = {}  # (panels, device) -> (K + 1, N) weighted Hermite rows at the largest K asked so far
 
 
-def _hermite_basis(panels: int, degree: int) -> torch.Tensor:
-    """The rule's weighted Hermite basis as an (N, degree + 1) view, cached per rule at the largest degree built so far
-    (lower degrees are its first rows): successive layers, the derivative dual and the degree ladder 256 / 1024 /
-    2048 share it.  At most three rules are kept (at degree 2048 on 8192 nodes a basis is 134 MB)."""
-    rows = _BASES.get(panels)
+def _hermite_basis(panels: int, degree: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The rule's weighted Hermite basis as an (N, degree + 1) view on ``device``, cached per rule and device at the
+    largest degree built so far (lower degrees are its first rows): successive layers, the derivative dual and the
+    degree ladder 256 / 1024 / 2048 share it.  At most three are kept (at degree 2048 on 8192 nodes a basis is
+    134 MB), built where they are used (never copied across devices on each call)."""
+    key = (panels, str(torch.device(device)))
+    rows = _BASES.get(key)
     if rows is None or rows.shape[0] <= degree:
-        z, w = gaussian_rule(panels)
+        z, w = gaussian_rule(panels, device=device)
         rows = _weighted_hermite(z, w, degree)
-        _BASES.pop(panels, None)
+        _BASES.pop(key, None)
         while len(_BASES) >= 3:
             _BASES.pop(next(iter(_BASES)))
-        _BASES[panels] = rows
+        _BASES[key] = rows
     return rows[: degree + 1].T
 
 
@@ -173,7 +177,7 @@ def _evaluate(fn, v, panels, degree, name, what):
     mean = vals @ w
     coef = None
     if degree is not None:
-        coef = vals @ _hermite_basis(panels, degree).to(v.device)
+        coef = vals @ _hermite_basis(panels, degree, v.device)
     return mean, second, coef
 
 
@@ -192,7 +196,7 @@ def gaussian_projection(fn, v: torch.Tensor, degree: int | None = None, *, name:
 
     Raises ConfigError for an infinite second moment and KernelAccuracyError when 2^16 nodes do not converge.
     """
-    v = torch.as_tensor(v, dtype=torch.float64).reshape(-1)
+    v = as_float64(v).reshape(-1)
     panels = initial_panels(float(v.max()) if v.numel() else 1.0, degree or 0)
     prev = _evaluate(fn, v, panels, degree, name, what)
     while True:

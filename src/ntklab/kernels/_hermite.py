@@ -36,7 +36,7 @@ def hermite_coefficients(activation, degree: int = 10, *, var: float = 1.0) -> t
     if not var >= 0:
         raise ConfigError("var", f"got {var!r}", allowed="[0, inf)")
     act = as_dual_activation(activation)
-    return act.coefficients(torch.tensor(float(var), dtype=torch.float64), degree)
+    return act.coefficients(torch.tensor(float(var), dtype=torch.float64, device="cpu"), degree)
 
 
 def normalize(activation, *, name: str | None = None) -> DualActivation:
@@ -54,9 +54,9 @@ def affine_activation(activation, scale: float, shift: float, *, name: str | Non
 def nonlinearity_degree(activation) -> float:
     """mu = 1 - a_1^2 / Var[sigma(z)], z ~ N(0, 1): the Hermite mass of degree >= 2 of normalize(sigma)."""
     act = as_dual_activation(activation)
-    one = torch.ones((), dtype=torch.float64)
+    one = torch.ones((), dtype=torch.float64, device="cpu")
     a0, s2 = float(act.mean(one)), float(act.second_moment(one))
-    a1_sq = float(act.duals(one, torch.zeros((), dtype=torch.float64), one, derivative=True)[1])
+    a1_sq = float(act.duals(one, torch.zeros((), dtype=torch.float64, device="cpu"), one, derivative=True)[1])
     var = s2 - a0 * a0
     if not var > 0:
         raise ConfigError("activation", f"{act.name!r} is constant under N(0, 1)", allowed="a non-constant activation")

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import torch
 
+from .._device import exact_float32
 from .._errors import ConfigError, check_choice
 from ._recursion import Layer, deep_kernels
 from ._resolve import as_dual_activation
@@ -50,7 +51,7 @@ __all__ = ["infinite_kernel"]
 
 
 def _inputs(x, field: str, device=None) -> torch.Tensor:
-    x = torch.as_tensor(x)
+    x = x if torch.is_tensor(x) else torch.as_tensor(x, device="cpu")  # a tensor stays on its device
     if x.ndim != 2:
         raise ConfigError(field, f"expected a 2-d (n, d) array, got shape {tuple(x.shape)}")
     x = x.to(dtype=torch.float64, device=device)
@@ -84,6 +85,7 @@ def _layers(depth, wv, bv, parameterization, d, hidden_width):
     return [first] + [rest] * (depth - 1), rest
 
 
+@exact_float32()
 def infinite_kernel(x1, x2=None, *, depth: int, activation="relu", kind: str = "ntk", weight_var: float = 1.0,
                     bias_var: float = 0.0, parameterization: str = "ntk", hidden_width: int = 1,
                     all_depths: bool = False, block_size: int = 512):

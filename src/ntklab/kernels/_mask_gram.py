@@ -31,8 +31,8 @@ from typing import NamedTuple
 
 import torch
 
-from ..nets._activations import _NRELU_SCALE
 from .._scratch import scratch
+from ..nets._activations import _NRELU_SCALE
 from ._gram_products import hadamard_gram_sum
 
 __all__ = ["step_activation_ntk", "applies"]
@@ -162,5 +162,5 @@ def _geometric_factor(net, x: torch.Tensor, scale: float) -> torch.Tensor:
     if net.W.requires_grad:
         cols.append(x * math.sqrt(scale / net.d))
     if net.b is not None and net.b.requires_grad:
-        cols.append(torch.full((x.shape[0], 1), math.sqrt(scale), dtype=x.dtype))
+        cols.append(torch.full((x.shape[0], 1), math.sqrt(scale), dtype=x.dtype, device=x.device))
     return cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)

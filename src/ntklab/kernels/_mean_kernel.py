@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import torch
 
+from .._device import exact_float32
 from ._resolve import dual_activation
 
 __all__ = ["shallow_mean_ntk"]
 
 
+@exact_float32()
 def shallow_mean_ntk(
     x1: torch.Tensor,
     x2: torch.Tensor | None = None,

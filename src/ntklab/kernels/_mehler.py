@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import torch
 
+from .._device import as_float64
 from ._accuracy import DUAL_TOLERANCE
 from ._direct_quadrature import bivariate_expectation
 from ._dual import DualActivation, _correlation
@@ -100,7 +101,7 @@ class QuadratureActivation(DualActivation):
         self._fn = fn
         self._derivative = derivative if derivative is not None else autograd_derivative(fn)
         self.name = name
-        self.second_moment(torch.ones(1, dtype=torch.float64))  # refuse bad callables at once
+        self.second_moment(torch.ones(1, dtype=torch.float64, device="cpu"))  # refuse bad callables at once
 
     def fn(self, z):
         return self._fn(z)
@@ -119,20 +120,20 @@ class QuadratureActivation(DualActivation):
         return gaussian_projection(f, v, degree, name=self.name, what=what)
 
     def mean(self, v):
-        return on_unique(lambda r: self._projection(r, False, None).mean, torch.as_tensor(v, dtype=torch.float64))
+        return on_unique(lambda r: self._projection(r, False, None).mean, as_float64(v))
 
     def second_moment(self, v):
         return on_unique(lambda r: self._projection(r, False, None).second_moment,
-                         torch.as_tensor(v, dtype=torch.float64))
+                         as_float64(v))
 
     def derivative_second_moment(self, v):
         return on_unique(lambda r: self._projection(r, True, None).second_moment,
-                         torch.as_tensor(v, dtype=torch.float64))
+                         as_float64(v))
 
     def coefficients(self, v, degree: int = MAX_DEGREE, *, derivative: bool = False) -> torch.Tensor:
         """a_k(v) (or b_k(v)), k = 0..degree: shape (*v.shape, degree + 1)."""
         return on_unique(lambda r: self._projection(r, derivative, degree).coefficients,
-                         torch.as_tensor(v, dtype=torch.float64))
+                         as_float64(v))
 
     def _side_data(self, v, derivative: bool):
         """Per distinct variance: (a_0..a_K, t at each level up to K, E[f^2], delta), K the degree kept (the first

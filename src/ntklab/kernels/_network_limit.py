@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import torch
 
+from .._device import exact_float32
 from .._errors import ConfigError, check_choice
 from ..nets._mlp import MLP
 from ..nets._shallow import ScaledShallowNet
@@ -93,6 +94,7 @@ def _layout(kernel: torch.Tensor, output, K: int) -> torch.Tensor:
     return kernel
 
 
+@exact_float32()
 def network_limit(net, x1, x2=None, *, kind: str = "ntk", output=None, lr_weighted: bool = False,
                   block_size: int = 512):
     """The infinite-width NNGP / NTK of ``net`` (module docstring), float64.

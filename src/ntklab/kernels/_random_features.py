@@ -22,12 +22,14 @@ import math
 
 import torch
 
+from .._device import exact_float32
 from .._errors import ConfigError
 from ._resolve import as_dual_activation
 
 __all__ = ["random_network_nngp"]
 
 
+@exact_float32()
 def random_network_nngp(x, *, depth: int, activation="relu", width: int, weight_var: float = 1.0,
                         bias_var: float = 0.0, seed: int, all_depths: bool = False,
                         dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -39,7 +41,7 @@ def random_network_nngp(x, *, depth: int, activation="relu", width: int, weight_
     if not (weight_var >= 0 and bias_var >= 0):
         raise ConfigError("weight_var/bias_var", f"got {weight_var!r}, {bias_var!r}", allowed="[0, inf)")
     act = as_dual_activation(activation)
-    x = torch.as_tensor(x).to(dtype)
+    x = (x if torch.is_tensor(x) else torch.as_tensor(x, device="cpu")).to(dtype)
     if x.ndim != 2 or not torch.isfinite(x).all():
         raise ConfigError("x", "expected a finite 2-d (n, d) array")
     gen = torch.Generator(device=x.device).manual_seed(seed)

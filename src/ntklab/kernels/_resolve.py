@@ -23,6 +23,7 @@ import re
 
 import torch
 
+from .._device import as_float64
 from .._errors import ConfigError
 from ..nets._activations import ACTIVATIONS, Activation
 from ._closed_forms import CLOSED_FORMS, abrelu, leaky_relu
@@ -88,7 +89,7 @@ def as_dual_activation(activation) -> DualActivation:
 
 
 def _finite64(field: str, a) -> torch.Tensor:
-    a = torch.as_tensor(a, dtype=torch.float64)
+    a = as_float64(a)
     if not torch.isfinite(a).all():
         raise ConfigError(field, "contains NaN or inf", allowed="finite values")
     return a

@@ -119,7 +119,8 @@ def _resolve_lambdas(node_scaling, widths: list[int], seed: int | None) -> list[
                           allowed=f"None, a tensor, {L} tensors (one per hidden layer) or a dict of node_scaling args")
     out = []
     for l, (lam, n) in enumerate(zip(entries, widths)):
-        lam = torch.full((n,), 1.0 / n, dtype=torch.float64) if lam is None else torch.as_tensor(lam).double()
+        lam = (torch.full((n,), 1.0 / n, dtype=torch.float64, device="cpu") if lam is None
+               else torch.as_tensor(lam, device="cpu").double())
         if lam.shape != (n,):
             raise ConfigError("node_scaling", f"layer {l + 1}: shape {tuple(lam.shape)} does not match width {n}")
         if not torch.isfinite(lam).all() or (lam < 0).any():
@@ -139,10 +140,11 @@ def _hidden_layers(table, d: int, widths: list[int], lambdas: list[torch.Tensor]
         if l == 0:  # the fixed input dimension's 1/sqrt(d): in the multiplier or in the init
             mult *= 1.0 / math.sqrt(d) if table.input_norm == "multiplier" else 1.0
             std *= 1.0 / math.sqrt(d) if table.input_norm == "init" else 1.0
-        w = torch.randn(n, fan_in, generator=gen, dtype=torch.float64) * std
+        w = torch.randn(n, fan_in, generator=gen, dtype=torch.float64, device="cpu") * std
         b = None
         if bias_std is not None:
-            b = (torch.randn(n, generator=gen, dtype=torch.float64) * bias_std * table.bias.std(n)).to(dtype)
+            b = torch.randn(n, generator=gen, dtype=torch.float64, device="cpu") * bias_std * table.bias.std(n)
+            b = b.to(dtype)
         layers.append(_Dense(w.to(dtype), b, multiplier=mult, lr_multiplier=sc.lr_multiplier(n_sc),
                              bias_lr_multiplier=table.bias.lr_multiplier(n), lambdas=lambdas[l].to(dtype),
                              init_std=std, bias_init_std=None if bias_std is None else bias_std * table.bias.std(n)))
@@ -181,14 +183,14 @@ class MLP(nn.Module):
         self.d, self.widths, self.out_dim, self.trainable = d, tuple(widths), out_dim, trainable
         get_activation(activation)  # validates the name; the function is looked up by name (picklable module)
         lambdas = _resolve_lambdas(node_scaling, widths, seed)
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
         layers = _hidden_layers(table, d, widths, lambdas, weight_std=weight_std, bias_std=bias_std if bias else None,
                                 gen=gen, dtype=dtype)
         fan_in = widths[-1]
         if output_init == "gaussian":
-            u = torch.randn(out_dim, fan_in, generator=gen, dtype=torch.float64)
+            u = torch.randn(out_dim, fan_in, generator=gen, dtype=torch.float64, device="cpu")
         else:
-            u = torch.randint(0, 2, (out_dim, fan_in), generator=gen).to(torch.float64) * 2 - 1
+            u = torch.randint(0, 2, (out_dim, fan_in), generator=gen, device="cpu").to(torch.float64) * 2 - 1
         u = u * output_std * table.output.std(fan_in)
         self.hidden = nn.ModuleList(layers)
         self.readout = _Dense(u.to(dtype), None, multiplier=table.output.multiplier(fan_in),

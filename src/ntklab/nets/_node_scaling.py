@@ -110,7 +110,7 @@ def node_scaling(
         raise ConfigError("m", f"got {m}", allowed="integers >= 1")
     check_choice("kind", kind, SCALING_KINDS)
     if kind == "ntk":
-        return torch.full((m,), 1.0 / m, dtype=torch.float64)
+        return torch.full((m,), 1.0 / m, dtype=torch.float64, device="cpu")
     check_gamma("gamma", float(gamma))
     needs_alpha = kind in ("zipf", "gbfry", "stable")
     if needs_alpha:
@@ -120,7 +120,7 @@ def node_scaling(
         if zipf_offset:
             # the authors' quirk keeps the unnormalised mass 1 - m^{-1/alpha}/H
             lam = gamma / m + (1 - gamma) * tilde
-            return torch.as_tensor(lam, dtype=torch.float64)
+            return torch.as_tensor(lam, dtype=torch.float64, device="cpu")
     else:
         if seed is None:
             raise ConfigError("seed", "random node scalings need a seed", allowed="an integer")
@@ -138,4 +138,4 @@ def node_scaling(
             raise ConfigError("kind", f"sampler {kind!r} produced a degenerate draw (sum {total})")
         tilde = raw / total
     lam = gamma / m + (1 - gamma) * tilde
-    return torch.as_tensor(lam, dtype=torch.float64)
+    return torch.as_tensor(lam, dtype=torch.float64, device="cpu")

@@ -69,27 +69,27 @@ class ScaledShallowNet(nn.Module):
         self.has_bias = bias
         self.weight_std, self.bias_std = float(weight_std), float(bias_std)  # the init scales (read by kernels)
 
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        W = torch.randn(m, d, generator=gen, dtype=torch.float64) * weight_std
-        u = torch.randint(0, 2, (out_dim, m), generator=gen).to(torch.float64) * 2 - 1
+        gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+        W = torch.randn(m, d, generator=gen, dtype=torch.float64, device="cpu") * weight_std
+        u = torch.randint(0, 2, (out_dim, m), generator=gen, device="cpu").to(torch.float64) * 2 - 1
         self.W = nn.Parameter(W.to(dtype), requires_grad="W" in trainable)
         self.u = nn.Parameter(u.to(dtype), requires_grad="u" in trainable)
         if bias:
-            b = torch.randn(m, generator=gen, dtype=torch.float64) * bias_std
+            b = torch.randn(m, generator=gen, dtype=torch.float64, device="cpu") * bias_std
             self.b = nn.Parameter(b.to(dtype), requires_grad="b" in trainable)
         else:
             self.register_parameter("b", None)
 
         if lambdas is None:
-            lam = torch.full((m,), 1.0 / m, dtype=torch.float64)
+            lam = torch.full((m,), 1.0 / m, dtype=torch.float64, device="cpu")
         else:
-            lam = torch.as_tensor(lambdas, dtype=torch.float64)
+            lam = torch.as_tensor(lambdas, dtype=torch.float64, device="cpu")
             if lam.shape != (m,):
                 raise ConfigError("lambdas", f"shape {tuple(lam.shape)} does not match width m={m}")
             if not torch.isfinite(lam).all() or (lam < 0).any():
                 raise ConfigError("lambdas", "must be finite and non-negative")
         self.register_buffer("lambdas", lam.to(dtype))
-        self.register_buffer("mask", torch.ones(m, dtype=dtype))
+        self.register_buffer("mask", torch.ones(m, dtype=dtype, device="cpu"))
 
     def extra_repr(self) -> str:
         return (f"d={self.d}, m={self.m}, out_dim={self.out_dim}, activation={self.activation!r}, "

@@ -54,9 +54,9 @@ def has_batch_statistics(model: nn.Module) -> bool:
 def _linear(fan_in: int, fan_out: int, *, std: float, bias_std: float | None, gen, dtype) -> nn.Linear:
     layer = nn.Linear(fan_in, fan_out, bias=bias_std is not None, dtype=dtype)
     with torch.no_grad():
-        layer.weight.copy_(torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64) * std)
+        layer.weight.copy_(torch.randn(fan_out, fan_in, generator=gen, dtype=torch.float64, device="cpu") * std)
         if bias_std is not None:
-            layer.bias.copy_(torch.randn(fan_out, generator=gen, dtype=torch.float64) * bias_std)
+            layer.bias.copy_(torch.randn(fan_out, generator=gen, dtype=torch.float64, device="cpu") * bias_std)
     return layer
 
 
@@ -88,7 +88,7 @@ class TorchMLP(nn.Module):
         get_activation(activation)  # validates the name; the function is looked up by name (picklable module)
         self.activation, self.batch_norm, self.has_bias = activation, bool(batch_norm), bool(bias)
         self.d, self.widths, self.out_dim, self.trainable = d, tuple(widths), out_dim, trainable
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
         b_std = float(bias_std) if bias else None
         linears, fan_in = [], d
         for m in widths:

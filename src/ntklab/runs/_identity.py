@@ -1,6 +1,7 @@
 r"""A run directory is bound to the hash of its canonical config; an experiment directory to its options.
 
-The canonical form of a config is its JSON with sorted keys (every field, defaults included), and its hash
+The canonical form of a config is its JSON with sorted keys (every field, defaults included, less the
+execution fields of :data:`EXECUTION_FIELDS`: the ``device`` says where a run computes, not what), and its hash
 (:func:`config_hash`, 12 hex digits of SHA-256) is the run's identity.  :func:`check_binding` is what the store
 asks before it touches a directory:
 
@@ -25,14 +26,23 @@ from typing import Any
 from .._errors import ConfigError
 
 __all__ = ["config_hash", "run_id", "first_difference", "RunConflict", "check_binding", "read_json",
-           "MISSING"]
+           "MISSING", "EXECUTION_FIELDS", "identity_view"]
 
 MISSING = "<missing>"
+EXECUTION_FIELDS = ("device",)
+
+
+def identity_view(config: dict) -> dict:
+    """``config`` less its top-level execution fields (:data:`EXECUTION_FIELDS`)."""
+    if not isinstance(config, dict) or not any(k in config for k in EXECUTION_FIELDS):
+        return config
+    return {k: v for k, v in config.items() if k not in EXECUTION_FIELDS}
 
 
 def config_hash(config: dict) -> str:
-    """A stable id: SHA-256 of the canonical JSON of ``config`` (sorted keys), first 12 hex digits."""
-    canon = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    """A stable id: SHA-256 of the canonical JSON of ``config`` (sorted keys, no execution fields), first 12 hex
+    digits."""
+    canon = json.dumps(identity_view(config), sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
 
@@ -111,4 +121,4 @@ def check_binding(path: str | Path, record: str, wanted: dict, *, what: str,
         raise RunConflict(path, what, None)
     if config_hash(stored) == config_hash(wanted):
         return "same"
-    raise RunConflict(path, what, first_difference(stored, wanted))
+    raise RunConflict(path, what, first_difference(identity_view(stored), identity_view(wanted)))

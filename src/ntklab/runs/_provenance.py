@@ -44,9 +44,19 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _cuda() -> dict | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return {"version": torch.version.cuda, "devices": [
+        {"name": torch.cuda.get_device_name(i), "capability": ".".join(map(str, torch.cuda.get_device_capability(i)))}
+        for i in range(torch.cuda.device_count())]}
+
+
 def provenance() -> dict:
     """Where a run came from: package versions, git commit (with ``-dirty``), host, platform, torch threads,
-    creation time."""
+    the CUDA devices this process sees (name, capability, CUDA version), creation time."""
     import torch
 
     return {
@@ -55,5 +65,6 @@ def provenance() -> dict:
         "host": platform.node(),
         "platform": platform.platform(),
         "torch_threads": torch.get_num_threads(),
+        "cuda": _cuda(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -60,7 +60,7 @@ def init_run(path: str | Path, config: dict, *, seed: int) -> Path:
     path = make_dirs(path)
     atomic_write_json(path / "config.json", {"config": config, "seed": seed, "run_id": run_id(config),
                                              "provenance": provenance()})
-    set_status(path, "running")
+    set_status(path, "running", device=config.get("device", "cpu"))
     return path
 
 

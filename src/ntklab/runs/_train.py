@@ -9,6 +9,10 @@ Each run goes to a directory bound to its config's hash (:mod:`ntklab.runs._iden
   new run is then trained in a hidden staging directory beside it and swapped in only when it has finished,
   so the old and new files never mix and an interrupted overwrite leaves the old run as it was.
 
+Each run computes on its config's ``device`` (or the one a preset sets with :func:`ntklab._device.using_device`,
+or ``train_many(device=...)``); the store holds the same files wherever it ran, and a checkpoint written on one
+device resumes on another (the device is not part of the run's identity; each segment's device is in its status).
+
 A Ctrl-C is honoured at a step boundary: the live runs are checkpointed, their status becomes ``interrupted``
 and :class:`KeyboardInterrupt` propagates; running the same command again resumes them bitwise.
 
@@ -35,6 +39,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
+from .._device import current_device, resolve_device
 from .._errors import ConfigError
 from .._interrupt import graceful_interrupts
 from .._io import atomic_save_torch, make_dirs, replace_dir, staging_dir
@@ -132,8 +137,8 @@ def _resume_or_start(cfg: RunConfig, path: Path, final: Path, *, resume: bool, l
     ck = path / "checkpoint.pt"
     if resume and ck.exists() and st in ("running", "failed", "interrupted"):
         try:
-            ckpt = torch.load(ck, weights_only=False)
-            set_status(path, "running", resumed_from=int(ckpt["step"]))
+            ckpt = torch.load(ck, weights_only=False, map_location="cpu")
+            set_status(path, "running", resumed_from=int(ckpt["step"]), device=cfg.device)
             if log is not None:
                 log(f"resuming run {final} from step {int(ckpt['step'])}")
             return _Slot(cfg, path, final, LoopRun(cfg, ckpt))
@@ -185,14 +190,22 @@ def train_many(
     batch: bool = True,
     desc: str = "training",
     log: Callable[[str], None] | None = None,
+    device: str | None = None,
 ) -> list[Run]:
     """Train several runs (stacked where possible) into the store; returns their :class:`Run` records in order.
 
     Each run goes to ``out_dirs[i]`` or, by default, to ``<out>/<name>-<config hash>`` (``out``: a fresh
     temporary directory when None).  ``log`` receives one line per reused or resumed run (default: stderr when
     ``progress``).  Raises :class:`~ntklab.runs.RunConflict` for a directory bound to another config.
+    ``device`` (default: the one set by :func:`~ntklab._device.using_device`, else each config's own) is where
+    every run computes; a device this machine lacks is refused before anything is written.
     """
     cfgs = [config_from_dict(c if isinstance(c, dict) else c.model_dump()) for c in configs]  # re-validate
+    device = device if device is not None else current_device()
+    if device is not None:
+        cfgs = [c.model_copy(update={"device": device}) for c in cfgs]
+    for dev in sorted({c.device for c in cfgs}):
+        resolve_device(dev)
     if log is None and progress:
         log = _stderr
     if out_dirs is None:
@@ -223,9 +236,10 @@ def train_many(
 
 def _train_slots(slots: list[_Slot], cache: dict, pbar) -> None:
     cfg = slots[0].cfg
-    key = json.dumps(cfg.data.model_dump(), sort_keys=True, default=str) + cfg.dtype
+    key = json.dumps(cfg.data.model_dump(), sort_keys=True, default=str) + cfg.dtype + cfg.device
     if key not in cache:
-        cache[key] = load_dataset(cfg.data.name, **cfg.data.options).to(DTYPES[cfg.dtype])
+        cache[key] = load_dataset(cfg.data.name, **cfg.data.options).to(DTYPES[cfg.dtype],
+                                                                         device=resolve_device(cfg.device))
     sink = _StoreSink(slots)
     try:
         train_group([s.loop for s in slots], cache[key], sink, pbar=pbar)
@@ -252,10 +266,11 @@ def train(config: RunConfig | dict, *, out: str | Path | None = None, progress: 
                       log=log)[0]
 
 
-def load_model(run: Run) -> torch.nn.Module:
-    """Rebuild a stored run's trained network from its config and ``model.pt``."""
+def load_model(run: Run, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild a stored run's trained network from its config and ``model.pt``, on ``device`` (any device,
+    whichever one the run was trained on)."""
     cfg = config_from_dict(run.config)
     data = load_dataset(cfg.data.name, **cfg.data.options)
     model = build_network(cfg.network, d=data.d, out_dim=data.out_dim, seed=cfg.seed, dtype=DTYPES[cfg.dtype])
-    model.load_state_dict(torch.load(run.path / "model.pt", weights_only=True))
-    return model
+    model.load_state_dict(torch.load(run.path / "model.pt", weights_only=True, map_location="cpu"))
+    return model.to(resolve_device(device))
