@@ -89,7 +89,7 @@ def node_scaling(
     alpha: float = 0.5,
     zipf_offset: bool = False,
     seed: int | None = None,
-    **params,
+    **params: float,
 ) -> torch.Tensor:
     """Node scalings lambda (float64, shape (m,)): lambda_j = gamma/m + (1-gamma) lambda~_j.
 
