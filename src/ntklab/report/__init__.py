@@ -32,6 +32,7 @@ from ._frames import runs_frame as runs_frame
 from ._style import BAND_ALPHA as BAND_ALPHA
 from ._style import colour_for as colour_for
 from ._style import log_ticks as log_ticks
+from ._style import mathtext as mathtext
 from ._style import outside_legend as outside_legend
 from ._html import html_page as html_page
 from ._html import png_data_uri as png_data_uri

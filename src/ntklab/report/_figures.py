@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .._io import atomic_write_bytes  # noqa: E402
-from ._style import BAND_ALPHA, DPI, FIGSIZE, RC, colour_for, log_ticks, outside_legend  # noqa: E402
+from ._style import BAND_ALPHA, DPI, FIGSIZE, RC, colour_for, log_ticks, mathtext, outside_legend  # noqa: E402
 
 __all__ = ["band_plot", "save_figure", "PAPER_COLOURS"]
 
@@ -68,11 +68,34 @@ def band_plot(frame: pd.DataFrame, *, x: str = "step", y: str = "value", hue: st
     return ax
 
 
+def _mathtext_labels(fig) -> None:
+    """Every title, axis label and legend entry of ``fig`` with its scripts in mathtext (:func:`mathtext`)."""
+    texts = [fig._suptitle] if getattr(fig, "_suptitle", None) is not None else []
+    for ax in fig.axes:
+        texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
+        leg = ax.get_legend()
+        if leg is not None:
+            texts += list(leg.get_texts())
+    from matplotlib.mathtext import MathTextParser
+
+    parser = MathTextParser("path")
+    for t in texts:
+        new = mathtext(t.get_text())
+        if new == t.get_text():
+            continue
+        try:
+            parser.parse(new)
+        except ValueError:  # a label mathtext cannot parse is drawn as written
+            continue
+        t.set_text(new)
+
+
 def save_figure(fig_or_ax, path: str | Path) -> Path:
-    """Save atomically as PNG and close the figure."""
+    """Save atomically as PNG and close the figure; titles, axis labels and legends get mathtext scripts."""
     import io
 
     fig = fig_or_ax.figure if hasattr(fig_or_ax, "figure") and not hasattr(fig_or_ax, "savefig") else fig_or_ax
+    _mathtext_labels(fig)
     if not fig.get_constrained_layout():
         fig.tight_layout()
     buf = io.BytesIO()

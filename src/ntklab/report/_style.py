@@ -9,12 +9,18 @@ mathtext labels, legends outside the data, readable bands, sizes legible in the 
 - :func:`log_ticks` puts the ticks of a log axis at the values actually run (widths, depths) with plain labels,
   so ``3×10²4×10²`` can no longer collide.
 - :func:`outside_legend` puts the legend right of the axes, never over a line.
+- :func:`mathtext` writes the sub- and superscripts of a label in mathtext (``‖Θ̂_0‖_F`` → ``‖Θ̂$_0$‖$_F$``,
+  ``w_j*(t)`` → ``w$_{j^*}$(t)``); :func:`ntklab.report.save_figure` applies it to every title, axis label
+  and legend entry, so a recipe writes its labels plainly.  Only the scripts of a one-letter (or ``‖``, ``)``)
+  base of at most three characters are converted: ``train_risk`` stays as it is.
 - :data:`BAND_ALPHA` is the fill of a ±std band; :data:`RC` the rcParams every figure is drawn under.
 
 Example:
     >>> from ntklab.report import colour_for
     >>> colour_for("γ=1"), colour_for("α=0.4, γ=0"), colour_for("lr=0.5", 0)
     ('C0', 'C3', 'C0')
+    >>> mathtext("‖ΔΘ̂‖_F / ‖Θ̂_0‖_F"), mathtext("f^lin_T"), mathtext("train_risk")
+    ('‖ΔΘ̂‖$_F$ / ‖Θ̂$_0$‖$_F$', 'f$^{\\mathrm{lin}}_T$', 'train_risk')
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from __future__ import annotations
 import re
 import zlib
 
-__all__ = ["colour_for", "log_ticks", "outside_legend", "BAND_ALPHA", "RC", "FIGSIZE", "DPI", "gamma_of"]
+__all__ = ["colour_for", "log_ticks", "outside_legend", "mathtext", "BAND_ALPHA", "RC", "FIGSIZE", "DPI",
+           "gamma_of"]
 
 BAND_ALPHA = 0.15
 FIGSIZE = (5.6, 3.6)  # one panel; the HTML report shows figures at their natural size up to the page width
@@ -79,3 +86,35 @@ def outside_legend(ax, **kw) -> None:
     if handles:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
                   **kw)
+
+
+_SCRIPT = r"[_^](?:\{[^}$]*\}|\([A-Za-z0-9]{1,3}\)|[A-Za-z0-9]{1,3}\*?(?![A-Za-z0-9]))"
+_LABEL_SCRIPTS = re.compile(r"((?<![A-Za-z0-9_])[A-Za-zΑ-Ωα-ω][\u0300-\u036f]*|[‖)\]])((?:" + _SCRIPT + r")+)")
+
+
+def _script(token: str) -> str:
+    mark, body = token[0], token[1:]
+    if body.startswith("{"):
+        return mark + body
+    if body.startswith("("):
+        return mark + "{" + body + "}"
+    star = body.endswith("*")
+    body = body.rstrip("*")
+    if len(body) > 1 and body.isalpha():
+        body = r"\mathrm{" + body + "}"
+    if star:
+        body = body + "^*"
+    return mark + ("{" + body + "}" if len(body) > 1 else body)
+
+
+def mathtext(label: str) -> str:
+    """``label`` with its sub/superscripts (``_0``, ``_F``, ``^l``, ``_j*``, ``^lin``) in mathtext; a label that
+    already holds ``$`` is left alone."""
+    if not isinstance(label, str) or "$" in label or ("_" not in label and "^" not in label):
+        return label
+
+    def repl(m: re.Match) -> str:
+        tokens = re.findall(_SCRIPT, m.group(2))
+        return m.group(1) + "$" + "".join(_script(t) for t in tokens) + "$"
+
+    return _LABEL_SCRIPTS.sub(repl, label)
