@@ -1,0 +1,117 @@
+"""The ``ray`` executor: one persistent Ray actor per CPU, each importing ntklab once and taking unit after unit.
+
+A Ray task would pay its worker's start-up and imports again wherever Ray starts a fresh worker process; an
+actor holds one CPU and one process for the whole sweep, so those costs are paid once per CPU, while the
+cluster connects (reported as the event ``{"event": "ray_ready", "seconds": ...}``: every actor constructed,
+counted from the call).  Units are handed out one at a time to whichever actor is free.  An actor whose
+process dies (killed, out of memory, its node lost) is restarted by Ray (``max_restarts=retries``) and the unit
+it was running goes back to the queue: it resumes from its checkpoint on the next free actor, up to
+``retries`` times per unit; an actor that cannot be restarted any more leaves the pool.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+from .._errors import ConfigError
+from ._spec import Unit
+from ._unit import run_unit
+
+__all__ = ["run_on_ray", "UnitWorker"]
+
+
+class UnitWorker:
+    """A persistent worker (a Ray actor): torch and ntklab imported at construction, ``threads`` torch threads."""
+
+    def __init__(self, threads: int | None):
+        if threads:
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.threads = threads
+
+    def ready(self) -> int:
+        return os.getpid()
+
+    def run(self, unit: dict, sweep_dir: str) -> dict:
+        return run_unit(unit, sweep_dir, threads=self.threads)
+
+
+def _connect(ray, workers: int, address: str | None) -> int:
+    """ray.init; the number of actors to start (the private instance's CPUs, or the cluster's)."""
+    kw = dict(log_to_driver=False, configure_logging=False)
+    if address is None:
+        ray.init(num_cpus=workers, include_dashboard=False, **kw)
+        return workers
+    ray.init(address=address, **kw)
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def run_on_ray(units: list[Unit], sweep_dir: Path, *, workers: int, threads: int | None, address: str | None,
+               retries: int, report) -> None:
+    try:
+        import ray
+        from ray.exceptions import RayActorError
+    except ModuleNotFoundError:
+        raise ConfigError("--executor", "ray is not installed (pip install ray)", allowed="local") from None
+    started = time.time()
+    n = min(_connect(ray, workers, address), max(1, len(units)))
+    try:
+        actor_cls = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=0)(UnitWorker)
+        actors = [actor_cls.remote(threads) for _ in range(n)]
+        _dispatch(ray, RayActorError, actors, units, str(sweep_dir), retries, report, started)
+    finally:
+        ray.shutdown()
+
+
+def _dispatch(ray, actor_error, actors, units, sweep_dir: str, retries: int, report, started: float) -> None:
+    queue = deque(units)
+    running: dict = {}  # ref -> (actor index, unit)
+    ready = {a.ready.remote(): i for i, a in enumerate(actors)}
+    deaths: dict[str, int] = {}
+    actor_deaths = [0] * len(actors)
+    alive = set(range(len(actors)))
+
+    def hand_out(i: int) -> None:
+        if queue and i in alive:
+            u = queue.popleft()
+            running[actors[i].run.remote(u.to_dict(), sweep_dir)] = (i, u)
+
+    for i in range(len(actors)):
+        hand_out(i)
+    while running or ready:
+        done, _ = ray.wait(list(running) + list(ready), num_returns=1)
+        ref = done[0]
+        if ref in ready:
+            ready.pop(ref)
+            try:
+                ray.get(ref)
+            except actor_error:
+                pass  # its first unit reports the death
+            if not ready:
+                report({"event": "ray_ready", "seconds": time.time() - started})
+            continue
+        i, u = running.pop(ref)
+        try:
+            report(ray.get(ref))
+        except actor_error:
+            actor_deaths[i] += 1
+            if actor_deaths[i] > retries:
+                alive.discard(i)
+            deaths[u.id] = deaths.get(u.id, 0) + 1
+            if deaths[u.id] > retries:
+                report({"id": u.id, "state": "failed", "error": "worker died too often"})
+            else:
+                queue.appendleft(u)
+        except Exception as exc:  # noqa: BLE001  (an error outside run_unit's own handling)
+            report({"id": u.id, "state": "failed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
+        hand_out(i)
+        if not alive:
+            break
+    for u in queue:  # no actor left to take them
+        report({"id": u.id, "state": "failed", "error": "no Ray worker left"})
