@@ -189,6 +189,9 @@ class _Workers(threading.Thread):
             self.report(fut.result())
             return False
         except BrokenProcessPool:
+            if self.queue.closed:  # a worker hit by the forwarded Ctrl-C before it had set up its handler
+                self.interrupted = True
+                return False
             self.deaths[u.id] = self.deaths.get(u.id, 0) + 1
             if self.deaths[u.id] > self.retries:
                 self.report(_failed(u, "worker died too often"))
