@@ -1,10 +1,13 @@
-"""Shared helpers of the benchmarks: thread settings, timing, peak memory, the result rows and the table.
+"""Shared helpers of the benchmarks: thread settings, timing, spread, peak memory, the machine's state, the table.
 
 Every contender runs with the same thread count (``BENCH_THREADS``, default: the machine's cores), set before
-torch / NumPy / XLA start.  A time is the median of >= 3 timed repeats after warm-up; contenders are
-interleaved round by round (ntklab, peer, ntklab, peer, ...) so that load from other processes on this
-shared machine hits them alike.  Peak memory is the rise of the resident set during one call
-(``VmHWM`` after resetting it through ``/proc/self/clear_refs``, minus ``VmRSS`` before the call).
+torch / NumPy / XLA start.  Contenders are interleaved round by round (ntklab, peer, ntklab, peer, ...) so that
+load from other processes hits them alike; a sample is a batch of calls and its value the median of the calls'
+own times (robust to the few calls the scheduler stalls); a row is the median over samples with its spread
+(interquartile range over the median), and a case whose spread is too wide is timed again (:func:`interleave`).
+The load averages, square-GEMM rates (MKL through torch.mm and oneDNN) and copy bandwidth are measured beside
+every table (:func:`machine_state`).  Peak memory is the rise of the resident set during one call (``VmHWM``
+after resetting it through ``/proc/self/clear_refs``, minus ``VmRSS`` before the call).
 """
 
 from __future__ import annotations

@@ -46,12 +46,15 @@ def _one_run_seconds(steps: int, root: Path) -> float:
 
 
 def calibrate(seconds: float, root: Path) -> int:
-    """Steps for one run of about ``seconds`` (serial, 1 thread, store included), from runs of 200 and 800."""
+    """Steps for one run of about ``seconds`` (serial, 1 thread, store included): a first guess from runs of 200
+    and 800 steps, then one run at the guess and a linear correction (robust to a noisy first pair)."""
     _one_run_seconds(50, root)  # warm-up
     t1, t2 = _one_run_seconds(200, root), _one_run_seconds(800, root)
-    per_step = max(t2 - t1, 1e-6) / 600
-    fixed = max(t1 - 200 * per_step, 0.0)
-    return max(10, int((seconds - fixed) / per_step))
+    per_step = max(t2 - t1, 0.25 * t2) / 600  # a non-positive difference is noise: take a quarter of the run
+    fixed = min(max(t1 - 200 * per_step, 0.0), 0.5 * seconds)
+    guess = max(10, int((seconds - fixed) / per_step))
+    t3 = _one_run_seconds(guess, root)
+    return max(10, int(guess * (seconds - fixed) / max(t3 - fixed, 1e-3)))
 
 
 def timed(label: str, sp, out: Path, **kw) -> tuple[float, dict]:

@@ -47,6 +47,7 @@ __all__ = ["ShallowMSEGradient", "supports", "matmul_nt", "onednn_available"]
 
 ENABLED = True  # the tests switch it off to compare with the autograd path
 ONEDNN = True  # the tests switch it off to compare oneDNN's products with torch.mm's
+BLOCK_BYTES = 4 * 2**20  # runs are processed in blocks whose activations (r m n floats) take about this much
 
 
 def supports(models, *, loss: str, full_batch: bool) -> bool:
@@ -91,41 +92,57 @@ class ShallowMSEGradient:
         self.xsT = self.xs.T.contiguous()  # (d, n): the second's
         self.yT = y.detach().T.contiguous()  # (K, n)
         self.c_rows = self.C[:, 0, :].unsqueeze(-1).contiguous() if self.K == 1 else None  # (R, m, 1)
+        self._grad = torch.empty_like(self.W)  # reused from step to step (a fresh 8 MB tensor costs page faults)
+        self.block = max(1, BLOCK_BYTES // (m * self.n * self.W.element_size()))  # runs per block
 
-    def _hidden(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """sigma(Z) as (R, m, n), and sigma'(Z) (None for ReLU: read off sigma(Z) later, in place)."""
-        R, m, d = self.W.shape
-        W = self.W.detach()
-        if self.b is None and self.relu:
-            return matmul_nt(W.reshape(R * m, d), self.xs, relu=True).view(R, m, self.n), None
-        z = matmul_nt(W.reshape(R * m, d), self.xs).view(R, m, self.n)
-        if self.b is not None:
-            z += self.b.unsqueeze(-1)
+    def _hidden(self, W: torch.Tensor, b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """sigma(Z) as (r, m, n) for the runs of ``W`` (r, m, d), and sigma'(Z) (None for ReLU: read off sigma(Z)
+        later, in place)."""
+        r, m, d = W.shape
+        if b is None and self.relu:
+            return matmul_nt(W.reshape(r * m, d), self.xs, relu=True).view(r, m, self.n), None
+        z = matmul_nt(W.reshape(r * m, d), self.xs).view(r, m, self.n)
+        if b is not None:
+            z += b.unsqueeze(-1)
         if self.relu:
             return z.clamp_(min=0), None
         return self.act(z), self.act.derivative(z)
+
+    def _runs(self, lo: int, hi: int, alive: torch.Tensor, threshold: float, loss: torch.Tensor,
+              ok: torch.Tensor) -> None:
+        """Runs lo..hi-1: their losses into ``loss``, whether they may move into ``ok``, their gradient into the
+        gradient buffer (a block of runs at a time, so that its (r m) x n activations stay in cache)."""
+        W, C = self.W.detach()[lo:hi], self.C[lo:hi]
+        r, m, d = W.shape
+        h, deriv = self._hidden(W, None if self.b is None else self.b[lo:hi])
+        e = torch.bmm(C, h).sub_(self.yT)  # (r, K, n) residuals
+        torch.mean(e * e, dim=(1, 2), out=loss)
+        torch.logical_and(alive, torch.isfinite(loss) & (loss.abs() <= threshold), out=ok)
+        es = torch.where(ok.view(r, 1, 1), e * (2.0 / (self.n * self.K)),
+                         torch.zeros((), dtype=e.dtype, device=e.device))  # dL/df, zero for dead runs
+        if deriv is None:
+            deriv = h.sign_()  # ReLU: sigma'(Z) = 1{Z > 0} = sign(max(Z, 0)), written over H (no longer needed)
+        out = self._grad[lo:hi]
+        if self.K == 1:
+            g = deriv.mul_(es)  # (r, m, n): sigma'(Z) diag(e_r), in place
+            torch.mul(matmul_nt(g.view(r * m, self.n), self.xsT).view(r, m, d), self.c_rows[lo:hi], out=out)
+        else:
+            ex = (es.unsqueeze(-1) * self.xs).transpose(1, 2).reshape(r, self.n, self.K * d)  # (r, n, K d)
+            p = torch.bmm(deriv, ex).view(r, m, self.K, d)
+            out.copy_(torch.einsum("rmkd,rkm->rmd", p, C))
 
     def loss_and_grad(self, alive: torch.Tensor, threshold: float = math.inf) -> torch.Tensor:
         """Per-run loss (R,) at the current W, and its gradient into ``W.grad`` (zero for runs that are not
         ``alive`` or whose loss is non-finite or above ``threshold``)."""
         with torch.no_grad():
-            R, m, d = self.W.shape
-            h, deriv = self._hidden()
-            e = torch.bmm(self.C, h).sub_(self.yT)  # (R, K, n) residuals
-            loss = (e * e).mean(dim=(1, 2))
-            ok = alive.to(loss.device) & torch.isfinite(loss) & (loss.abs() <= threshold)
-            es = torch.where(ok.view(R, 1, 1), e * (2.0 / (self.n * self.K)),
-                             torch.zeros((), dtype=e.dtype, device=e.device))  # dL/df, zero for dead runs
-            if deriv is None:
-                deriv = h.sign_()  # ReLU: sigma'(Z) = 1{Z > 0} = sign(max(Z, 0)), written over H (no longer needed)
-            if self.K == 1:
-                g = deriv.mul_(es)  # (R, m, n): sigma'(Z) diag(e_r), in place
-                grad = matmul_nt(g.view(R * m, self.n), self.xsT).view(R, m, d).mul_(self.c_rows)
-            else:
-                ex = (es.unsqueeze(-1) * self.xs).transpose(1, 2).reshape(R, self.n, self.K * d)  # (R, n, K d)
-                p = torch.bmm(deriv, ex).view(R, m, self.K, d)
-                grad = torch.einsum("rmkd,rkm->rmd", p, self.C)
+            R = self.W.shape[0]
+            loss = torch.empty(R, dtype=self.W.dtype, device=self.W.device)
+            ok = torch.empty(R, dtype=torch.bool, device=self.W.device)
+            alive = alive.to(self.W.device)
+            for lo in range(0, R, self.block):
+                hi = min(R, lo + self.block)
+                self._runs(lo, hi, alive[lo:hi], threshold, loss[lo:hi], ok[lo:hi])
             if not bool(ok.all()):
-                grad[~ok.to(grad.device)] = 0  # a dead run's H may hold inf/NaN: its gradient is exactly zero
-            self.W.grad = grad
+                self._grad[~ok] = 0  # a dead run's H may hold inf/NaN: its gradient is exactly zero
+            self.W.grad = self._grad
         return loss

@@ -8,8 +8,9 @@ threads (default 1) wherever it runs, so a unit's numbers do not depend on the e
 - ``local`` with ``workers=1``: in this process, one unit after another.
 - ``local`` with ``workers=N``: this process and N - 1 spawned worker processes take units from one queue,
   each as soon as it is free.  The workers are persistent: each imports torch and ntklab once (about 2 s of CPU)
-  and then trains unit after unit.  This process starts on the first unit at once, so the workers' start-up
-  overlaps useful work instead of delaying the sweep.  A worker that dies (killed, out of memory) takes down
+  and then trains unit after unit.  This process starts on the first unit at once and a worker gets its first
+  unit only when it has finished importing, so the workers' start-up overlaps useful work instead of delaying
+  the sweep (``driver=False``: N workers, this process only dispatches).  A worker that dies (killed, out of memory) takes down
   its pool: the pool is rebuilt and the units it was running are handed out again (they resume from their
   checkpoints) to workers only, up to ``retries`` times each; this process never takes a unit whose worker
   died.  Ctrl-C reaches this process only; it forwards one SIGINT to each worker, so that every running unit
@@ -55,6 +56,12 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover  (not Linux)
         return os.cpu_count() or 1
+
+
+def _ready() -> bool:
+    """A worker's first call: it returns once the worker has started and imported ntklab (unpickling this
+    function imports ``ntklab.sweeps``)."""
+    return True
 
 
 def _init_worker(threads: int | None) -> None:
@@ -123,6 +130,10 @@ class _Queue:
         with self._lock:
             self._fresh.extendleft(reversed(units))
 
+    def empty_for_workers(self) -> bool:
+        with self._lock:
+            return self.closed or not (self._fresh or self._retry)
+
     def drain_retries(self) -> list[Unit]:
         with self._lock:
             out, self._retry = list(self._retry), deque()
@@ -144,6 +155,8 @@ class _Workers(threading.Thread):
         self.pool: ProcessPoolExecutor | None = None
         self.interrupted = False
         self.error: BaseException | None = None
+        self.finished = threading.Event()  # waited on instead of join(): a Ctrl-C inside Thread.join corrupts
+        # the thread's state on Python 3.11 (it then looks stopped while it still runs)
         self._lock = threading.Lock()
 
     def run(self) -> None:
@@ -155,6 +168,12 @@ class _Workers(threading.Thread):
                 self.report(_failed(u, "worker died too often"))
         except BaseException as exc:  # noqa: BLE001  (re-raised by the driver)
             self.error = exc
+        finally:
+            self.finished.set()
+
+    def wait_done(self) -> None:
+        while not self.finished.wait(0.5):
+            pass
 
     def _new_pool(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -163,25 +182,40 @@ class _Workers(threading.Thread):
             return self.pool
 
     def _serve_one_pool(self) -> bool:
-        """Serve units until the queue is empty (False: done) or a worker died (True: build another pool)."""
+        """Serve units until none is left for the workers (False: done) or a worker died (True: build another
+        pool).  A worker gets its first unit only once it has imported everything (its ``_ready`` call came
+        back): until then the driver takes the units, so a slow start-up never leaves a unit waiting."""
         pool = self._new_pool()
+        readies = {pool.submit(_ready) for _ in range(self.n)}
         running: dict = {}
-        broken = False
+        free, broken = 0, False
         try:
             while True:
-                while not broken and len(running) < self.n and (u := self.queue.take(worker=True)) is not None:
+                while not broken and free > 0 and (u := self.queue.take(worker=True)) is not None:
                     try:
                         running[pool.submit(run_unit, u.to_dict(), str(self.sweep_dir), threads=self.threads)] = u
+                        free -= 1
                     except (BrokenProcessPool, RuntimeError):
                         self.queue.give_back([u])
                         broken = True
-                if not running:
+                if not running and (broken or self.queue.empty_for_workers()):
                     return broken
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(set(running) | readies, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    broken |= self._collect(fut, running.pop(fut))
+                    if fut in readies:
+                        readies.discard(fut)
+                        try:
+                            fut.result()
+                            free += 1
+                        except BrokenProcessPool:
+                            broken = True
+                    else:
+                        broken |= self._collect(fut, running.pop(fut))
+                        free += 1
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # a worker still importing would hold up the end of a short sweep: do not wait for it (it leaves by
+            # itself once imported; the interpreter joins it at exit)
+            pool.shutdown(wait=not readies, cancel_futures=True)
 
     def _collect(self, fut, u: Unit) -> bool:
         """Report one finished future; True when its worker died."""
@@ -217,18 +251,18 @@ class _Workers(threading.Thread):
                 pass
 
 
-def _local(units, sweep_dir, workers, threads, retries, report) -> None:
+def _local(units, sweep_dir, workers, threads, retries, report, driver: bool) -> None:
     queue = _Queue(units)
-    helpers = _Workers(workers - 1, threads, sweep_dir, queue, retries, report)
+    helpers = _Workers(workers - 1 if driver else workers, threads, sweep_dir, queue, retries, report)
     helpers.start()  # the workers import while this process already trains
     try:
-        while (u := queue.take(worker=False)) is not None:
+        while driver and (u := queue.take(worker=False)) is not None:
             report(run_unit(u.to_dict(), sweep_dir, threads=threads))
+        helpers.wait_done()  # a Ctrl-C while waiting for the workers' last units lands here too
     except BaseException:
         helpers.interrupt()
-        helpers.join()
+        helpers.wait_done()
         raise
-    helpers.join()
     if helpers.error is not None:
         raise helpers.error
     if helpers.interrupted:
@@ -243,12 +277,13 @@ def _ray(units, sweep_dir, workers, threads, address, retries, report) -> None:
 
 def execute_units(units: list[Unit], sweep_dir: str | Path, *, executor: str = "local", workers: int = 1,
                   threads: int | None = 1, address: str | None = None, retries: int = 3, progress: bool = True,
-                  on_result: Callable[[dict], None] | None = None) -> list[dict]:
+                  on_result: Callable[[dict], None] | None = None, driver: bool = True) -> list[dict]:
     """Run every unit (finished ones are skipped); one summary dict per unit, in order of completion.
 
     ``threads``: torch threads of every unit wherever it runs (None or 0: this process's setting for the units
     run here, the library default in workers); ``on_result`` also receives events (dicts without ``id``, e.g.
-    ``{"event": "ray_ready", "seconds": ...}``)."""
+    ``{"event": "ray_ready", "seconds": ...}``); ``driver=False`` (local, ``workers`` > 1) leaves every unit
+    to ``workers`` spawned workers instead of training in this process too."""
     check_choice("--executor", executor, EXECUTORS)
     if workers < 1:
         raise ConfigError("--workers", f"got {workers}", allowed="an integer >= 1")
@@ -262,9 +297,9 @@ def execute_units(units: list[Unit], sweep_dir: str | Path, *, executor: str = "
     report = _Reporter(len(units), progress, on_result)
     if executor == "ray":
         _ray(units, sweep_dir, workers, threads, address, retries, report)
-    elif workers == 1 or len(units) <= 1:
+    elif workers == 1 or (driver and len(units) <= 1):
         for u in units:
             report(run_unit(u.to_dict(), sweep_dir, threads=threads))
     else:
-        _local(units, sweep_dir, min(workers, len(units)), threads, retries, report)
+        _local(units, sweep_dir, min(workers, len(units)), threads, retries, report, driver)
     return list(report.results)

@@ -22,6 +22,8 @@ from ._unit import run_unit
 
 __all__ = ["run_on_ray", "UnitWorker"]
 
+RESTART_WAIT_S = 120.0  # how long an actor whose process died may take to be restarted before it is given up
+
 
 class UnitWorker:
     """A persistent worker (a Ray actor): torch and ntklab imported at construction, ``threads`` torch threads."""
@@ -70,22 +72,37 @@ def run_on_ray(units: list[Unit], sweep_dir: Path, *, workers: int, threads: int
 
 
 def _dispatch(ray, actor_error, actors, units, sweep_dir: str, retries: int, report, started: float) -> None:
+    """Hand the units to the actors, one at a time each; an actor whose process died is polled (``ready``) until
+    Ray has restarted it, and only then given work again (a call to a restarting actor fails at once)."""
     queue = deque(units)
     running: dict = {}  # ref -> (actor index, unit)
-    ready = {a.ready.remote(): i for i, a in enumerate(actors)}
+    ready = {a.ready.remote(): i for i, a in enumerate(actors)}  # first start-up
+    recovering: dict = {}  # ref -> (actor index, poll deadline)
     deaths: dict[str, int] = {}
     actor_deaths = [0] * len(actors)
-    alive = set(range(len(actors)))
+    alive, idle = set(range(len(actors))), set()
 
     def hand_out(i: int) -> None:
-        if queue and i in alive:
+        idle.discard(i)
+        if i not in alive:
+            return
+        if queue:
             u = queue.popleft()
             running[actors[i].run.remote(u.to_dict(), sweep_dir)] = (i, u)
+        else:
+            idle.add(i)
+
+    def recover(i: int, deadline: float) -> None:
+        recovering[actors[i].ready.remote()] = (i, deadline)
 
     for i in range(len(actors)):
         hand_out(i)
-    while running or ready:
-        done, _ = ray.wait(list(running) + list(ready), num_returns=1)
+    while running or ready or recovering:
+        if not alive:
+            break
+        done, _ = ray.wait(list(running) + list(ready) + list(recovering), num_returns=1, timeout=1.0)
+        if not done:
+            continue
         ref = done[0]
         if ref in ready:
             ready.pop(ref)
@@ -96,22 +113,37 @@ def _dispatch(ray, actor_error, actors, units, sweep_dir: str, retries: int, rep
             if not ready:
                 report({"event": "ray_ready", "seconds": time.time() - started})
             continue
+        if ref in recovering:
+            i, deadline = recovering.pop(ref)
+            try:
+                ray.get(ref)
+                hand_out(i)  # restarted
+            except actor_error:
+                if time.time() < deadline:
+                    time.sleep(0.2)
+                    recover(i, deadline)  # still restarting
+                else:
+                    alive.discard(i)  # never came back
+            continue
         i, u = running.pop(ref)
         try:
             report(ray.get(ref))
         except actor_error:
-            actor_deaths[i] += 1
-            if actor_deaths[i] > retries:
-                alive.discard(i)
             deaths[u.id] = deaths.get(u.id, 0) + 1
             if deaths[u.id] > retries:
                 report({"id": u.id, "state": "failed", "error": "worker died too often"})
             else:
-                queue.appendleft(u)
+                queue.appendleft(u)  # it resumes from its checkpoint on the next free actor
+                for j in list(idle):
+                    hand_out(j)
+            actor_deaths[i] += 1
+            if actor_deaths[i] > retries:
+                alive.discard(i)
+            else:
+                recover(i, time.time() + RESTART_WAIT_S)
+            continue
         except Exception as exc:  # noqa: BLE001  (an error outside run_unit's own handling)
             report({"id": u.id, "state": "failed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
         hand_out(i)
-        if not alive:
-            break
     for u in queue:  # no actor left to take them
         report({"id": u.id, "state": "failed", "error": "no Ray worker left"})
