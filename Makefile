@@ -24,6 +24,8 @@ demo-full: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# every benchmark (bench/run_all.py); run it twice on an idle machine: the second run prints both runs' ratios
+# and whether they agree within 20 % (bench/results/stability.md); BENCH_DEMO=1 also times `ntklab demo`
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
