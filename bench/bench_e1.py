@@ -242,63 +242,60 @@ def _per_step(pt: dict, which: int) -> tuple[float, float]:
     return per_step, max(short - per_step * S_SHORT, 0.0)
 
 
-def main():
-    rows = []
-    err = agreement()
-    rates = gemm_rates(PRESET_THREADS)
-    bw = bandwidth(PRESET_THREADS)
-    print(f"GEMM at {PRESET_THREADS} thread(s): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in rates.items())
-          + f"; copy bandwidth {bw / 1e9:.1f} GB/s; float32 closed form vs float64 autograd {err:.1e}", flush=True)
-    pt = preset_times()
-    step_w, fixed_w = _per_step(pt, 0)
-    step_c, fixed_c = _per_step(pt, 1)
-    rates2 = gemm_rates(PRESET_THREADS)
-    rate = max(rates["best"], rates2["best"])
-    rate_cpu = max(rates["best_cpu"], rates2["best_cpu"])  # per CPU second: what the rate is when not shared
-    t_flop, t_mem = step_flops(R) / rate, step_bytes(R) / bw
-    bound = max(t_flop, t_mem)
-    bound_cpu = max(step_flops(R) / rate_cpu, t_mem)
-    total_w, total_c = fixed_w + step_w * STEPS, fixed_c + step_c * STEPS
-
-    # the bare steps and the authors' loop, interleaved (the bare step at the preset's thread count)
-    ours20, ours12 = bare_step(SEEDS), bare_step(3)
-    contenders = {"ntklab step, 20 runs": ours20, "ntklab step, 12 runs": ours12,
+def _interleaved_steps() -> tuple[dict, dict, str]:
+    """The bare steps, the products alone and the authors' step, interleaved (ntklab's at the preset's thread
+    count, the authors' at their own): (samples, the authors' medians, the faster authors' contender)."""
+    contenders = {"ntklab step, 20 runs": bare_step(SEEDS), "ntklab step, 12 runs": bare_step(3),
                   "ntklab products alone, 20 runs": products_alone(R),
                   "authors' step, 1 thread": paper_steps(1)}
     if THREADS > 1:
         contenders[f"authors' step, {THREADS} threads"] = paper_steps(THREADS)
     old = torch.get_num_threads()
-    torch.set_num_threads(PRESET_THREADS)  # ntklab's contenders at the preset's threads; the authors' set their own
+    torch.set_num_threads(PRESET_THREADS)
     try:
         times = interleave(contenders, 5)
     finally:
         torch.set_num_threads(old)
     authors = {k: median(v) for k, v in times.items() if k.startswith("authors")}
-    best_name = min(authors, key=authors.get)
+    return times, authors, min(authors, key=authors.get)
+
+
+def _paper_scale_rows(pt: dict, roof: dict, authors: dict, best_name: str, err: float) -> list[Row]:
+    """The two paper-scale rows: the preset's path against the roofline, and the authors' loop against it."""
+    step_w, fixed_w = _per_step(pt, 0)
+    step_c, fixed_c = _per_step(pt, 1)
+    total_w, total_c = fixed_w + step_w * STEPS, fixed_c + step_c * STEPS
     best_threads = 1 if best_name.endswith("1 thread") else THREADS
     p_step = authors[best_name]
     p_probe = paper_probe_seconds(best_threads)
     paper_total = R * (p_step * STEPS + (STEPS // EVERY + 1) * p_probe)
     p_cpu = paper_step_cpu_seconds()
-
     case = f"{R} runs x {STEPS} steps, m={M}"
-    ratio = total_w / (bound * STEPS)
-    rows.append(Row("E1 paper scale", case, "ntklab demo --full (the preset's path)", total_w,
-                    ratio=ratio, target="<= 1.5 x roofline", met=verdict(ratio <= 1.5),
-                    note=(f"{step_w * 1e3:.2f} ms/step incl. probes and store (wall; CPU {step_c * 1e3:.2f}) + "
-                          f"one-off {fixed_w:.0f} s, from preset runs of {S_SHORT} and {S_LONG} steps x {ROUNDS}; "
-                          f"roofline {bound * 1e3:.2f} ms/step = {bound * STEPS:.0f} s (FLOP {t_flop * 1e3:.2f} ms at "
-                          f"{rate / 1e9:.0f} GFLOP/s, {PRESET_THREADS} thread(s); memory {t_mem * 1e3:.2f} ms at "
-                          f"{bw / 1e9:.1f} GB/s); on CPU time {total_c:.0f} s = {total_c / (bound_cpu * STEPS):.2f} x the roofline "
-                          f"at {rate_cpu / 1e9:.0f} GFLOP/s per CPU second; float32 closed form "
-                          f"vs float64 autograd {err:.1e}")))
+    ratio = total_w / (roof["bound"] * STEPS)
     speed = paper_total / total_w
-    rows.append(Row("E1 paper scale", case, "authors' loop (per run, autograd)", paper_total, ratio=total_w / paper_total,
-                    target=">= 3 x faster", met=verdict(speed >= 3),
-                    note=(f"{speed:.2f} x slower than ntklab; {best_name}: {p_step * 1e3:.2f} ms/step x {STEPS} x {R} "
-                          f"runs + per-sample NTK {p_probe:.2f} s x {STEPS // EVERY + 1} probes x {R}; on CPU time "
-                          f"(1 thread) {p_cpu * R * 1e3:.1f} ms per step of the 20 runs against ntklab's "
-                          f"{step_c * 1e3:.2f} ms ({p_cpu * R / max(step_c, 1e-12):.1f} x)")))
+    return [
+        Row("E1 paper scale", case, "ntklab demo --full (the preset's path)", total_w,
+            ratio=ratio, target="<= 1.5 x roofline", met=verdict(ratio <= 1.5),
+            note=(f"{step_w * 1e3:.2f} ms/step incl. probes and store (wall; CPU {step_c * 1e3:.2f}) + "
+                  f"one-off {fixed_w:.0f} s, from preset runs of {S_SHORT} and {S_LONG} steps x {ROUNDS}; "
+                  f"roofline {roof['bound'] * 1e3:.2f} ms/step = {roof['bound'] * STEPS:.0f} s (FLOP "
+                  f"{roof['flop'] * 1e3:.2f} ms at {roof['rate'] / 1e9:.0f} GFLOP/s, {PRESET_THREADS} thread(s); "
+                  f"memory {roof['mem'] * 1e3:.2f} ms at {roof['bw'] / 1e9:.1f} GB/s); on CPU time {total_c:.0f} s "
+                  f"= {total_c / (roof['bound_cpu'] * STEPS):.2f} x the roofline at {roof['rate_cpu'] / 1e9:.0f} "
+                  f"GFLOP/s per CPU second; float32 closed form vs float64 autograd {err:.1e}")),
+        Row("E1 paper scale", case, "authors' loop (per run, autograd)", paper_total, ratio=total_w / paper_total,
+            target=">= 3 x faster", met=verdict(speed >= 3),
+            note=(f"{speed:.2f} x slower than ntklab; {best_name}: {p_step * 1e3:.2f} ms/step x {STEPS} x {R} "
+                  f"runs + per-sample NTK {p_probe:.2f} s x {STEPS // EVERY + 1} probes x {R}; on CPU time "
+                  f"(1 thread) {p_cpu * R * 1e3:.1f} ms per step of the 20 runs against ntklab's "
+                  f"{step_c * 1e3:.2f} ms ({p_cpu * R / max(step_c, 1e-12):.1f} x)")),
+    ]
+
+
+def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[Row]:
+    """The bare steps (12 and 20 runs) and the products alone against the roofline, and the authors' steps."""
+    rows = []
+    rate, bw = roof["rate"], roof["bw"]
     for label, runs, name in (("demo GD step (12 runs)", 12, "ntklab step, 12 runs"),
                               ("paper-scale GD step (20 runs)", R, "ntklab step, 20 runs")):
         t = median(times[name])
@@ -315,6 +312,29 @@ def main():
     for name, t in authors.items():
         rows.append(Row.timed("core: GD step", "one authors' run", name, times,
                               note=f"x {R} runs = {t * R * 1e3:.1f} ms per step of the 20 runs"))
+    return rows
+
+
+def _roofline(rates: list[dict], bw: float) -> dict:
+    """The roofline of a step of R runs: the larger of FLOP time (at the best square GEMM rate measured) and
+    memory time; also on CPU time (the rate per CPU second, what it is when the cores are not shared)."""
+    rate = max(r["best"] for r in rates)
+    rate_cpu = max(r["best_cpu"] for r in rates)
+    flop, mem = step_flops(R) / rate, step_bytes(R) / bw
+    return {"rate": rate, "rate_cpu": rate_cpu, "bw": bw, "flop": flop, "mem": mem, "bound": max(flop, mem),
+            "bound_cpu": max(step_flops(R) / rate_cpu, mem)}
+
+
+def main():
+    err = agreement()
+    rates = gemm_rates(PRESET_THREADS)
+    bw = bandwidth(PRESET_THREADS)
+    print(f"GEMM at {PRESET_THREADS} thread(s): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in rates.items())
+          + f"; copy bandwidth {bw / 1e9:.1f} GB/s; float32 closed form vs float64 autograd {err:.1e}", flush=True)
+    pt = preset_times()
+    roof = _roofline([rates, gemm_rates(PRESET_THREADS)], bw)  # the rate before and after the preset runs
+    times, authors, best_name = _interleaved_steps()
+    rows = _paper_scale_rows(pt, roof, authors, best_name, err) + _core_rows(times, authors, best_name, roof)
     demo = demo_times()
     if demo is not None:
         rows.append(Row("E1 demo", "ntklab demo (default mode)", "fresh process", demo[0],

@@ -30,6 +30,7 @@ from _peers import ensure_venv
 SCRIPTS = ["shallow_ntk", "generic_ntk", "e1", "infinite", "predict", "sweep"]
 HISTORY = RESULTS / "history"
 AGREE = 0.2  # two runs' ratios agree when they differ by at most this fraction
+SCRIPT_TIMEOUT_S = 3600  # a script still running after this long is stopped and reported failed
 
 
 def _run_scripts(names: list[str], collect: bool) -> tuple[list[Row], list[str]]:
@@ -44,7 +45,12 @@ def _run_scripts(names: list[str], collect: bool) -> tuple[list[Row], list[str]]
             t0 = time.perf_counter()
             if path.exists():
                 path.unlink()  # a script that fails must not leave its previous results to be collected
-            proc = subprocess.run([sys.executable, str(BENCH_DIR / f"bench_{name}.py")], cwd=BENCH_DIR)
+            try:
+                proc = subprocess.run([sys.executable, str(BENCH_DIR / f"bench_{name}.py")], cwd=BENCH_DIR,
+                                      timeout=SCRIPT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:  # a hung script must not hold up the others (it is killed)
+                print(f"bench_{name}.py did not finish in {SCRIPT_TIMEOUT_S} s: stopped", flush=True)
+                proc = subprocess.CompletedProcess([], "timeout")
             print(f"(bench_{name}.py: {time.perf_counter() - t0:.0f} s, exit {proc.returncode})", flush=True)
         if proc.returncode != 0 or not path.exists():
             failed.append(name)

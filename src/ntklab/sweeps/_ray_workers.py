@@ -66,84 +66,98 @@ def run_on_ray(units: list[Unit], sweep_dir: Path, *, workers: int, threads: int
     try:
         actor_cls = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=0)(UnitWorker)
         actors = [actor_cls.remote(threads) for _ in range(n)]
-        _dispatch(ray, RayActorError, actors, units, str(sweep_dir), retries, report, started)
+        _Dispatcher(ray, RayActorError, actors, units, str(sweep_dir), retries, report, started).run()
     finally:
         ray.shutdown()
 
 
-def _dispatch(ray, actor_error, actors, units, sweep_dir: str, retries: int, report, started: float) -> None:
-    """Hand the units to the actors, one at a time each; an actor whose process died is polled (``ready``) until
-    Ray has restarted it, and only then given work again (a call to a restarting actor fails at once)."""
-    queue = deque(units)
-    running: dict = {}  # ref -> (actor index, unit)
-    ready = {a.ready.remote(): i for i, a in enumerate(actors)}  # first start-up
-    recovering: dict = {}  # ref -> (actor index, poll deadline)
-    deaths: dict[str, int] = {}
-    actor_deaths = [0] * len(actors)
-    alive, idle = set(range(len(actors))), set()
+class _Dispatcher:
+    """Hands the units to the actors, one at a time each; an actor whose process died is polled (``ready``)
+    until Ray has restarted it, and only then given work again (a call to a restarting actor fails at once)."""
 
-    def hand_out(i: int) -> None:
-        idle.discard(i)
-        if i not in alive:
+    def __init__(self, ray, actor_error, actors, units, sweep_dir: str, retries: int, report, started: float):
+        self.ray, self.actor_error, self.actors, self.sweep_dir = ray, actor_error, actors, sweep_dir
+        self.retries, self.report, self.started = retries, report, started
+        self.queue = deque(units)
+        self.running: dict = {}  # ref -> (actor index, unit)
+        self.ready = {a.ready.remote(): i for i, a in enumerate(actors)}  # first start-up
+        self.recovering: dict = {}  # ref -> (actor index, poll deadline)
+        self.deaths: dict[str, int] = {}
+        self.actor_deaths = [0] * len(actors)
+        self.alive, self.idle = set(range(len(actors))), set()
+
+    def run(self) -> None:
+        for i in range(len(self.actors)):
+            self._hand_out(i)
+        while (self.running or self.ready or self.recovering) and self.alive:
+            done, _ = self.ray.wait(list(self.running) + list(self.ready) + list(self.recovering), num_returns=1,
+                                    timeout=1.0)
+            if not done:
+                continue
+            ref = done[0]
+            if ref in self.ready:
+                self._started(ref)
+            elif ref in self.recovering:
+                self._polled(ref)
+            else:
+                self._finished(ref)
+        for u in self.queue:  # no actor left to take them
+            self.report({"id": u.id, "state": "failed", "error": "no Ray worker left"})
+
+    def _hand_out(self, i: int) -> None:
+        self.idle.discard(i)
+        if i not in self.alive:
             return
-        if queue:
-            u = queue.popleft()
-            running[actors[i].run.remote(u.to_dict(), sweep_dir)] = (i, u)
+        if self.queue:
+            u = self.queue.popleft()
+            self.running[self.actors[i].run.remote(u.to_dict(), self.sweep_dir)] = (i, u)
         else:
-            idle.add(i)
+            self.idle.add(i)
 
-    def recover(i: int, deadline: float) -> None:
-        recovering[actors[i].ready.remote()] = (i, deadline)
-
-    for i in range(len(actors)):
-        hand_out(i)
-    while running or ready or recovering:
-        if not alive:
-            break
-        done, _ = ray.wait(list(running) + list(ready) + list(recovering), num_returns=1, timeout=1.0)
-        if not done:
-            continue
-        ref = done[0]
-        if ref in ready:
-            ready.pop(ref)
-            try:
-                ray.get(ref)
-            except actor_error:
-                pass  # its first unit reports the death
-            if not ready:
-                report({"event": "ray_ready", "seconds": time.time() - started})
-            continue
-        if ref in recovering:
-            i, deadline = recovering.pop(ref)
-            try:
-                ray.get(ref)
-                hand_out(i)  # restarted
-            except actor_error:
-                if time.time() < deadline:
-                    time.sleep(0.2)
-                    recover(i, deadline)  # still restarting
-                else:
-                    alive.discard(i)  # never came back
-            continue
-        i, u = running.pop(ref)
+    def _started(self, ref) -> None:
+        self.ready.pop(ref)
         try:
-            report(ray.get(ref))
-        except actor_error:
-            deaths[u.id] = deaths.get(u.id, 0) + 1
-            if deaths[u.id] > retries:
-                report({"id": u.id, "state": "failed", "error": "worker died too often"})
+            self.ray.get(ref)
+        except self.actor_error:
+            pass  # its first unit reports the death
+        if not self.ready:
+            self.report({"event": "ray_ready", "seconds": time.time() - self.started})
+
+    def _polled(self, ref) -> None:
+        i, deadline = self.recovering.pop(ref)
+        try:
+            self.ray.get(ref)
+            self._hand_out(i)  # restarted
+        except self.actor_error:
+            if time.time() < deadline:
+                time.sleep(0.2)
+                self.recovering[self.actors[i].ready.remote()] = (i, deadline)  # still restarting
             else:
-                queue.appendleft(u)  # it resumes from its checkpoint on the next free actor
-                for j in list(idle):
-                    hand_out(j)
-            actor_deaths[i] += 1
-            if actor_deaths[i] > retries:
-                alive.discard(i)
-            else:
-                recover(i, time.time() + RESTART_WAIT_S)
-            continue
+                self.alive.discard(i)  # never came back
+
+    def _finished(self, ref) -> None:
+        i, u = self.running.pop(ref)
+        try:
+            self.report(self.ray.get(ref))
+        except self.actor_error:
+            self._died(i, u)
+            return
         except Exception as exc:  # noqa: BLE001  (an error outside run_unit's own handling)
-            report({"id": u.id, "state": "failed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
-        hand_out(i)
-    for u in queue:  # no actor left to take them
-        report({"id": u.id, "state": "failed", "error": "no Ray worker left"})
+            self.report({"id": u.id, "state": "failed", "error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"})
+        self._hand_out(i)
+
+    def _died(self, i: int, u: Unit) -> None:
+        """Actor ``i`` died running ``u``: ``u`` goes back to the queue (or fails after ``retries`` deaths), the
+        actor is polled until restarted (or leaves the pool after ``retries`` deaths of its own)."""
+        self.deaths[u.id] = self.deaths.get(u.id, 0) + 1
+        if self.deaths[u.id] > self.retries:
+            self.report({"id": u.id, "state": "failed", "error": "worker died too often"})
+        else:
+            self.queue.appendleft(u)  # it resumes from its checkpoint on the next free actor
+            for j in list(self.idle):
+                self._hand_out(j)
+        self.actor_deaths[i] += 1
+        if self.actor_deaths[i] > self.retries:
+            self.alive.discard(i)
+        else:
+            self.recovering[self.actors[i].ready.remote()] = (i, time.time() + RESTART_WAIT_S)
