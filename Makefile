@@ -28,6 +28,8 @@ test: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
+# every benchmark (bench/run_all.py); run it twice on an idle machine: the second run prints both runs' ratios
+# and whether they agree within 20 % (bench/results/stability.md); BENCH_DEMO=1 also times `ntklab demo`
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 

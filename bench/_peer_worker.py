@@ -6,7 +6,8 @@ interleave peer and ntklab repeats.  Requests:
     {"op": "prepare", "key": K, "kind": "shallow_ntk" | "mlp_ntk" | "stax_kernel" | "predict", ...inputs as .npy paths}
         -> builds and jit-compiles the function on the inputs, saves its output to "out" (.npy), replies
            {"compile_s": first call time, "peak_mb": rise of the resident set during one call}
-    {"op": "time", "key": K, "number": k}  -> {"s": seconds of k calls in a row (block_until_ready)}
+    {"op": "time", "key": K, "number": k}  -> {"s": seconds of k calls in a row (block_until_ready),
+                                               "calls": each call's seconds}
     {"op": "quit"}
 """
 
@@ -142,10 +143,12 @@ def handle(req):
         return {"compile_s": compile_s, "peak_mb": peak}
     if op == "time":
         fn = FUNCS[req["key"]]
-        t0 = time.perf_counter()
+        calls = []
         for _ in range(int(req.get("number", 1))):
+            t0 = time.perf_counter()
             jax.block_until_ready(fn())
-        return {"s": time.perf_counter() - t0}
+            calls.append(time.perf_counter() - t0)
+        return {"s": sum(calls), "calls": calls}
     if op == "drop":
         FUNCS.pop(req["key"], None)
         gc.collect()

@@ -73,9 +73,11 @@ class Peer:
         return self.ask(op="prepare", key=key, kind=kind, **inputs)
 
     def timer(self, key: str):
-        """A callable returning the worker's own seconds for ``number`` calls (default 1; for ``interleave``)."""
-        def timed(number: int = 1) -> float:
-            return float(self.ask(op="time", key=key, number=number)["s"])
+        """A callable returning the worker's own seconds of each of ``number`` calls (default 1; for
+        ``interleave``, which takes their median)."""
+        def timed(number: int = 1) -> list[float]:
+            reply = self.ask(op="time", key=key, number=number)
+            return [float(t) for t in reply["calls"]] if "calls" in reply else [float(reply["s"]) / number]
 
         timed.takes_number = True
         return timed

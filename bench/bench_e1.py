@@ -1,95 +1,99 @@
-"""E1 at paper scale and the demo's GD step: the stacked training loop against FLOPs and the authors' loop.
+"""E1 where users wait: the preset's own path (``ntklab demo --full``) against its roofline and the authors' loop.
 
-Paper scale: 4 configurations x 5 seeds x 50,000 full-batch GD steps, m = 2000, n = 100, d = 50, NTK on all 100
-points every 1000 steps.  The stacked loop is timed for S2 / 2 and S2 steps (probes every 1000 as the
-paper); their difference gives the cost per step (probes included) and the rest the one-off set-up, which
-extrapolate to 50,000 steps.  FLOPs per step of R
-stacked runs: Z = W X^T (2 R m n d), f = C relu(Z) (2 R m n), dW = relu'(Z) (E X) (2 R m n d); the FLOP-bound
-time uses the GEMM rate measured here (torch f32, 2048^3, same threads).  The authors' loop (one run at a time,
-autograd, per-sample NTK) is timed for a few hundred steps and one NTK probe, and extrapolated to 20 runs.
+Paper scale: 4 configurations x 5 seeds x 50,000 full-batch GD steps, m = 2000, n = 100, d = 50, probes every
+1000 steps (risks, NTK on all 100 points and its spectrum, drift, node displacement) and the run store.
+
+- **Preset path.**  ``run_preset("asym-simulated", full=True, steps=S)`` for S = S_SHORT and S_LONG, timed in
+  this process, interleaved (short, long, short, long, ...), wall and process CPU time.  The difference of the
+  medians over S_LONG - S_SHORT steps is the cost of a step with its share of the probes (one probe per 1000
+  steps, as the paper) and of the store; the rest is the one-off cost (imports done, data, models, the width
+  sweep, analysis, figures).  The paper-scale time is one-off + 50,000 x step.  The preset trains with its own
+  thread setting (``threads`` option, default 1).
+- **Roofline** of a step of R = 20 runs at those threads: the larger of FLOP time (2Rmnd for Z = W X^T, 2Rmn
+  for f, 2Rmnd for the gradient, at the machine's square f32 GEMM rate: the better of torch.mm/MKL and oneDNN)
+  and memory time (W read and written once, 2 R m d 4 bytes, at the measured copy bandwidth).
+- **The authors' loop**: one run at a time, ``nn.Linear`` + autograd + ``torch.optim.SGD`` as in their code,
+  the NTK probe by one backward per sample; best of 1 and 2 threads, its step timed interleaved with
+  ntklab's bare stacked step; extrapolated to 20 runs x 50,000 steps + 51 probes.
+- **Core rows**: ntklab's bare stacked step (12 runs: the demo; 20: the paper) and its two products alone, at
+  their shapes, against the bound.
+
+``BENCH_DEMO=1`` also times ``ntklab demo`` (the default mode, what ``make demo`` runs) in a fresh process
+(wall and user CPU); with ``NTKLAB_SRC=/other/checkout/src`` any of this runs another checkout's code.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
-from _common import QUICK, Row, median, save_rows, setup_torch, verdict
+from _common import QUICK, THREADS, Row, bandwidth, gemm_rates, interleave, median, save_rows, setup_torch, \
+    verdict
 
 torch = setup_torch()
 import ntklab  # noqa: E402
 from ntklab.dynamics import _shallow_grad  # noqa: E402
+from ntklab.experiments import run_preset  # noqa: E402
 from ntklab.experiments.asym._common import PAPER_CONFIGS  # noqa: E402
 from ntklab.experiments.asym.simulated import AsymSimulatedOptions, base_config  # noqa: E402
 
 M, N, D, STEPS, SEEDS, EVERY = 2000, 100, 50, 50_000, 5, 1000
-S1, S2 = (100, 300) if QUICK else (500, 2000)  # steps of the autograd and the closed-form stacked runs
-PAPER_STEPS = 100 if QUICK else 400
+R = 4 * SEEDS
+S_SHORT, S_LONG = (200, 700) if QUICK else (500, 2500)  # preset runs whose difference is the per-step cost
+ROUNDS = 1 if QUICK else 2  # interleaved (short, long) pairs
+PAPER_STEPS = 50 if QUICK else 200  # steps of the authors' loop per sample
+PRESET_THREADS = AsymSimulatedOptions().threads or THREADS
+QUICK_SWEEP = ["sweep_steps=50", "sweep_seeds=1"] if QUICK else []  # the width sweep cancels in the difference
 
 
-def gemm_rate(repeats=5) -> float:
-    a = torch.randn(2048, 2048)
-    b = torch.randn(2048, 2048)
-    a @ b
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        ts.append(time.perf_counter() - t0)
-    return 2 * 2048**3 / median(ts)
+def step_flops(runs, m=M, n=N, d=D, K=1) -> float:
+    return runs * (2 * m * n * d + 2 * K * m * n + 2 * K * m * n * d)
 
 
-def gemm_floor(R, repeats=30, m=M, n=N, d=D) -> float:
-    """Seconds of the step's two products alone, at its exact shapes: Z = W X^T ((R m) x d x n) and
-    sigma'(Z) (E X) (R batches of m x n x d), f32, into preallocated outputs (the floor for this formulation)."""
-    W, xT = torch.randn(R * m, d), torch.randn(d, n)
-    mask, ex = torch.randn(R, m, n), torch.randn(R, n, d)
-    z, p = torch.empty(R * m, n), torch.empty(R, m, d)
-
-    def both():
-        torch.mm(W, xT, out=z)
-        torch.bmm(mask, ex, out=p)
-
-    return _median_seconds(both, repeats)
+def step_bytes(runs, m=M, d=D) -> float:
+    return 2 * runs * m * d * 4  # W read and written once
 
 
-def _median_seconds(fn, repeats: int, warm: int = 5) -> float:
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return median(ts)
+def _clock():
+    return time.perf_counter(), time.process_time()
 
 
-def step_flops(R, m=M, n=N, d=D, K=1) -> float:
-    return R * (2 * m * n * d + 2 * K * m * n + 2 * K * m * n * d)
+def preset_times() -> dict:
+    """{S: ([wall], [cpu])} of the full-mode preset at S steps, interleaved short/long."""
+    out = {S_SHORT: ([], []), S_LONG: ([], [])}
+    for _ in range(ROUNDS):
+        for steps in (S_SHORT, S_LONG):
+            with tempfile.TemporaryDirectory() as tmp:
+                w0, c0 = _clock()
+                run_preset("asym-simulated", tmp, full=True, overrides=[f"steps={steps}", *QUICK_SWEEP],
+                           progress=False)
+                w1, c1 = _clock()
+            out[steps][0].append(w1 - w0)
+            out[steps][1].append(c1 - c0)
+            print(f"  preset --full steps={steps}: {w1 - w0:.1f} s wall, {c1 - c0:.1f} s CPU", flush=True)
+    return out
 
 
-def configs(seeds, steps):
+def _configs(seeds, steps=10):
     o = AsymSimulatedOptions(width=M, steps=steps, seeds=seeds, every=EVERY)
     return [base_config(o, alpha=a, gamma=g, width=M, steps=steps, seed=s, name=f"a{a:g}-g{g:g}-s{s}")
             for a, g in PAPER_CONFIGS for s in range(seeds)]
 
 
-def time_stacked(seeds, steps) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        ntklab.train_many(configs(seeds, steps), out=tmp, progress=False)
-        return time.perf_counter() - t0
-
-
-def time_bare_step(seeds, repeats=50) -> float:
-    """One stacked step (closed-form loss + gradient + SGD update) without probes or bookkeeping."""
+def bare_step(seeds):
+    """ntklab's stacked step (closed-form loss and gradient + the optimiser), no probes or bookkeeping."""
     from ntklab.data import load_dataset
-    from ntklab.optim import build_optimizer
     from ntklab.dynamics._stacked import StackedModels
     from ntklab.nets import build_network
+    from ntklab.optim import build_optimizer
 
-    cfgs = configs(seeds, 10)
+    cfgs = _configs(seeds)
     data = load_dataset(cfgs[0].data.name, **cfgs[0].data.options)
     models = [build_network(c.network, d=data.d, out_dim=1, seed=c.seed, dtype=torch.float32) for c in cfgs]
     st = StackedModels(models)
@@ -98,11 +102,22 @@ def time_bare_step(seeds, repeats=50) -> float:
     alive = torch.ones(st.R, dtype=torch.bool)
 
     def step():
-        fast.loss()
-        fast.set_grads(alive)
+        fast.loss_and_grad(alive)
         opt.step()
 
-    return _median_seconds(step, repeats)
+    return step
+
+
+def products_alone(runs):
+    """The step's two products at their shapes, as the library calls them (Z = W X^T with ReLU, G X)."""
+    W, xs = torch.randn(runs * M, D), torch.randn(N, D)
+    G, xsT = torch.randn(runs * M, N), torch.randn(D, N)
+
+    def both():
+        _shallow_grad.matmul_nt(W, xs, relu=True)
+        _shallow_grad.matmul_nt(G, xsT)
+
+    return both
 
 
 class PaperNet(torch.nn.Module):
@@ -120,104 +135,210 @@ class PaperNet(torch.nn.Module):
         return (torch.relu(self.hidden(x * math.sqrt(1.0 / self.d))) * self.s) @ self.u.T
 
 
-def paper_loop_times(steps) -> tuple[float, float, float]:
-    """(seconds per GD step, seconds per NTK probe, final train loss) of one authors'-style run (gamma = 0.5)."""
+def _paper_run():
     from ntklab.data import load_dataset
 
     data = load_dataset("sphere_sin", n_train=N, n_test=N, d=D, noise=0.1, seed=0)
     x, y = data.x_train.float(), data.y_train.float()
-    lam = ntklab.node_scaling(M, kind="zipf", gamma=0.5, alpha=0.7)
-    net = PaperNet(lam, D, M, seed=0)
+    net = PaperNet(ntklab.node_scaling(M, kind="zipf", gamma=0.5, alpha=0.7), D, M, seed=0)
+    return net, x, y
+
+
+def paper_steps(threads: int):
+    """``PAPER_STEPS`` GD steps of one authors'-style run at ``threads`` threads; returns seconds per step."""
+    net, x, y = _paper_run()
     opt = torch.optim.SGD(net.parameters(), lr=1.0)
     mse = torch.nn.MSELoss()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = mse(net(x), y)
-        loss.backward()
-        opt.step()
-    t_step = (time.perf_counter() - t0) / steps
-    t1 = time.perf_counter()
-    rows = []
-    for i in range(N):
-        net.zero_grad()
-        net(x[i:i + 1]).sum().backward()
-        rows.append(net.hidden.weight.grad.flatten().clone())
-    J = torch.stack(rows)
-    theta = J @ J.T
-    torch.linalg.eigvalsh(theta.double())
-    t_ntk = time.perf_counter() - t1
-    return t_step, t_ntk, float(loss.detach())
+
+    def run() -> float:
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            t0 = time.perf_counter()
+            for _ in range(PAPER_STEPS):
+                opt.zero_grad()
+                mse(net(x), y).backward()
+                opt.step()
+            return (time.perf_counter() - t0) / PAPER_STEPS
+        finally:
+            torch.set_num_threads(old)
+
+    return run
+
+
+def paper_step_cpu_seconds() -> float:
+    """Process CPU seconds per step of one authors' run at 1 thread (median of 3 x PAPER_STEPS steps): on a
+    shared machine the steadier comparison with ntklab's CPU time per step."""
+    run = paper_steps(1)
+    ts = []
+    for _ in range(3):
+        c0 = time.process_time()
+        run()
+        ts.append((time.process_time() - c0) / PAPER_STEPS)
+    return statistics.median(ts)
+
+
+def paper_probe_seconds(threads: int) -> float:
+    """The authors' NTK probe of one run: one backward per sample, J J^T, its spectrum (median of 3)."""
+    net, x, _ = _paper_run()
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ts = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            rows = []
+            for i in range(N):
+                net.zero_grad()
+                net(x[i:i + 1]).sum().backward()
+                rows.append(net.hidden.weight.grad.flatten().clone())
+            J = torch.stack(rows)
+            torch.linalg.eigvalsh((J @ J.T).double())
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+    finally:
+        torch.set_num_threads(old)
 
 
 def agreement() -> float:
-    """Relative difference of the closed-form and autograd gradients on one stacked step of the 20 runs (f32)."""
+    """Normwise relative difference of the float32 closed-form gradient and float64 autograd (20 E1 runs)."""
     from ntklab.data import load_dataset
     from ntklab.dynamics._stacked import StackedModels
     from ntklab.nets import build_network
 
-    cfgs = configs(SEEDS, 10)
+    cfgs = _configs(SEEDS)
     data = load_dataset(cfgs[0].data.name, **cfgs[0].data.options)
-    models = [build_network(c.network, d=data.d, out_dim=1, seed=c.seed) for c in cfgs]
-    st = StackedModels(models)
-    x, y = data.x_train.float(), data.y_train.float()
-    ((st.forward(x) - y) ** 2).mean(dim=(1, 2)).sum().backward()
-    auto = st.params["W"].grad.clone()
-    fast = _shallow_grad.ShallowMSEGradient(st, x, y)
-    fast.loss()
-    fast.set_grads(torch.ones(st.R, dtype=torch.bool))
-    return float((st.params["W"].grad - auto).abs().max() / auto.abs().max())
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        st = StackedModels([build_network(c.network, d=data.d, out_dim=1, seed=c.seed, dtype=dtype) for c in cfgs])
+        x, y = data.x_train.to(dtype), data.y_train.to(dtype)
+        if dtype == torch.float64:
+            ((st.forward(x) - y) ** 2).mean(dim=(1, 2)).sum().backward()
+        else:
+            _shallow_grad.ShallowMSEGradient(st, x, y).loss_and_grad(torch.ones(st.R, dtype=torch.bool))
+        grads[dtype] = st.params["W"].grad.double()
+    g32, g64 = grads[torch.float32], grads[torch.float64]
+    return float(max((g32[r] - g64[r]).norm() / g64[r].norm() for r in range(R)))
+
+
+def demo_times() -> tuple[float, float] | None:
+    """(wall, user CPU) seconds of ``ntklab demo`` (default mode) in a fresh process, when BENCH_DEMO=1."""
+    if os.environ.get("BENCH_DEMO", "") in ("", "0"):
+        return None
+    env = dict(os.environ, PYTHONPATH=os.environ.get("NTKLAB_SRC", str(ntklab.__file__).rsplit("/ntklab/", 1)[0]))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ntklab", "demo", "--out", tmp, "--no-progress"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
+
+
+def _per_step(pt: dict, which: int) -> tuple[float, float]:
+    """(seconds per step, one-off seconds) from the short and long preset runs (0: wall, 1: CPU)."""
+    short, long_ = median(pt[S_SHORT][which]), median(pt[S_LONG][which])
+    per_step = max(long_ - short, 0.0) / (S_LONG - S_SHORT)
+    return per_step, max(short - per_step * S_SHORT, 0.0)
+
+
+def _interleaved_steps() -> tuple[dict, dict, str]:
+    """The bare steps, the products alone and the authors' step, interleaved (ntklab's at the preset's thread
+    count, the authors' at their own): (samples, the authors' medians, the faster authors' contender)."""
+    contenders = {"ntklab step, 20 runs": bare_step(SEEDS), "ntklab step, 12 runs": bare_step(3),
+                  "ntklab products alone, 20 runs": products_alone(R),
+                  "authors' step, 1 thread": paper_steps(1)}
+    if THREADS > 1:
+        contenders[f"authors' step, {THREADS} threads"] = paper_steps(THREADS)
+    old = torch.get_num_threads()
+    torch.set_num_threads(PRESET_THREADS)
+    try:
+        times = interleave(contenders, 5)
+    finally:
+        torch.set_num_threads(old)
+    authors = {k: median(v) for k, v in times.items() if k.startswith("authors")}
+    return times, authors, min(authors, key=authors.get)
+
+
+def _paper_scale_rows(pt: dict, roof: dict, authors: dict, best_name: str, err: float) -> list[Row]:
+    """The two paper-scale rows: the preset's path against the roofline, and the authors' loop against it."""
+    step_w, fixed_w = _per_step(pt, 0)
+    step_c, fixed_c = _per_step(pt, 1)
+    total_w, total_c = fixed_w + step_w * STEPS, fixed_c + step_c * STEPS
+    best_threads = 1 if best_name.endswith("1 thread") else THREADS
+    p_step = authors[best_name]
+    p_probe = paper_probe_seconds(best_threads)
+    paper_total = R * (p_step * STEPS + (STEPS // EVERY + 1) * p_probe)
+    p_cpu = paper_step_cpu_seconds()
+    case = f"{R} runs x {STEPS} steps, m={M}"
+    ratio = total_w / (roof["bound"] * STEPS)
+    speed = paper_total / total_w
+    return [
+        Row("E1 paper scale", case, "ntklab demo --full (the preset's path)", total_w,
+            ratio=ratio, target="<= 1.5 x roofline", met=verdict(ratio <= 1.5),
+            note=(f"{step_w * 1e3:.2f} ms/step incl. probes and store (wall; CPU {step_c * 1e3:.2f}) + "
+                  f"one-off {fixed_w:.0f} s, from preset runs of {S_SHORT} and {S_LONG} steps x {ROUNDS}; "
+                  f"roofline {roof['bound'] * 1e3:.2f} ms/step = {roof['bound'] * STEPS:.0f} s (FLOP "
+                  f"{roof['flop'] * 1e3:.2f} ms at {roof['rate'] / 1e9:.0f} GFLOP/s, {PRESET_THREADS} thread(s); "
+                  f"memory {roof['mem'] * 1e3:.2f} ms at {roof['bw'] / 1e9:.1f} GB/s); on CPU time {total_c:.0f} s "
+                  f"= {total_c / (roof['bound_cpu'] * STEPS):.2f} x the roofline at {roof['rate_cpu'] / 1e9:.0f} "
+                  f"GFLOP/s per CPU second; float32 closed form vs float64 autograd {err:.1e}")),
+        Row("E1 paper scale", case, "authors' loop (per run, autograd)", paper_total, ratio=total_w / paper_total,
+            target=">= 3 x faster", met=verdict(speed >= 3),
+            note=(f"{speed:.2f} x slower than ntklab; {best_name}: {p_step * 1e3:.2f} ms/step x {STEPS} x {R} "
+                  f"runs + per-sample NTK {p_probe:.2f} s x {STEPS // EVERY + 1} probes x {R}; on CPU time "
+                  f"(1 thread) {p_cpu * R * 1e3:.1f} ms per step of the 20 runs against ntklab's "
+                  f"{step_c * 1e3:.2f} ms ({p_cpu * R / max(step_c, 1e-12):.1f} x)")),
+    ]
+
+
+def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[Row]:
+    """The bare steps (12 and 20 runs) and the products alone against the roofline, and the authors' steps."""
+    rows = []
+    rate, bw = roof["rate"], roof["bw"]
+    for label, runs, name in (("demo GD step (12 runs)", 12, "ntklab step, 12 runs"),
+                              ("paper-scale GD step (20 runs)", R, "ntklab step, 20 runs")):
+        t = median(times[name])
+        fb = max(step_flops(runs) / rate, step_bytes(runs) / bw)
+        r = Row.timed("core: GD step", label, name, times, ratio=t / fb, target="ratio to roofline", met="-")
+        r.note = (f"{step_flops(runs) / 1e9:.2f} GFLOP: roofline {fb * 1e3:.2f} ms at {PRESET_THREADS} thread(s); "
+                  f"the authors' step x {runs} runs {authors[best_name] * runs * 1e3:.1f} ms "
+                  f"({authors[best_name] * runs / t:.1f} x ntklab's)")
+        rows.append(r)
+    tp = median(times["ntklab products alone, 20 runs"])
+    rows.append(Row.timed("core: GD step", "paper-scale GD step (20 runs)", "ntklab products alone, 20 runs", times,
+                          ratio=tp / (step_flops(R) / rate),
+                          note=f"{4 * R * M * N * D / tp / 1e9:.0f} GFLOP/s at their shapes (the formulation's floor)"))
+    for name, t in authors.items():
+        rows.append(Row.timed("core: GD step", "one authors' run", name, times,
+                              note=f"x {R} runs = {t * R * 1e3:.1f} ms per step of the 20 runs"))
+    return rows
+
+
+def _roofline(rates: list[dict], bw: float) -> dict:
+    """The roofline of a step of R runs: the larger of FLOP time (at the best square GEMM rate measured) and
+    memory time; also on CPU time (the rate per CPU second, what it is when the cores are not shared)."""
+    rate = max(r["best"] for r in rates)
+    rate_cpu = max(r["best_cpu"] for r in rates)
+    flop, mem = step_flops(R) / rate, step_bytes(R) / bw
+    return {"rate": rate, "rate_cpu": rate_cpu, "bw": bw, "flop": flop, "mem": mem, "bound": max(flop, mem),
+            "bound_cpu": max(step_flops(R) / rate_cpu, mem)}
 
 
 def main():
-    rows = []
-    R = 4 * SEEDS
     err = agreement()
-    rate = gemm_rate()
-    print(f"GEMM rate {rate / 1e9:.0f} GFLOP/s; closed-form vs autograd gradient max rel diff {err:.1e}", flush=True)
-    t_bare = time_bare_step(SEEDS)
-    t_demo_step = time_bare_step(3)
-    # set-up (data, models, store) once, steps and probes (every 1000) per step: two lengths separate them
-    t_full, t_half = time_stacked(SEEDS, S2), time_stacked(SEEDS, S2 // 2)
-    per_step = max(t_full - t_half, 0.0) / (S2 - S2 // 2)
-    fixed = max(t_full - per_step * S2, 0.0)
-    total = fixed + per_step * STEPS
-    _shallow_grad.ENABLED = False
-    try:
-        auto_per_step = time_stacked(SEEDS, S1) / S1
-    finally:
-        _shallow_grad.ENABLED = True
-    rate2 = gemm_rate()
-    rate = max(rate, rate2)
-    flop_bound = step_flops(R) * STEPS / rate
-    floor_total = gemm_floor(R) * STEPS
-    p_step, p_ntk, _ = paper_loop_times(PAPER_STEPS)
-    paper_total = R * (p_step * STEPS + (STEPS // EVERY + 1) * p_ntk)
-    case = f"{R} runs x {STEPS} steps, m={M}"
-    rows.append(Row("E1 paper scale", case, "ntklab stacked loop", total,
-                    ratio=total / flop_bound, target="<= 1.5 x FLOP-bound", met=verdict(total / flop_bound <= 1.5),
-                    note=(f"extrapolated from runs of {S2 // 2} and {S2} steps: set-up {fixed:.1f} s + "
-                          f"{per_step * 1e3:.2f} ms/step incl. probes; "
-                          f"FLOP-bound {flop_bound:.0f} s at {rate / 1e9:.0f} GFLOP/s "
-                          f"({step_flops(R) / 1e9:.2f} GFLOP/step); the step's two products alone at their shapes "
-                          f"{floor_total:.0f} s = {floor_total / flop_bound:.2f} x the bound; "
-                          f"closed-form vs autograd grad diff {err:.1e}")))
-    rows.append(Row("E1 paper scale", case, "ntklab stacked loop via autograd", auto_per_step * STEPS,
-                    ratio=total / (auto_per_step * STEPS),
-                    note=f"before the closed-form gradient: {auto_per_step * 1e3:.2f} ms/step (from {S1} steps)"))
-    rows.append(Row("E1 paper scale", case, "paper loop (per run, autograd)", paper_total,
-                    ratio=total / paper_total,
-                    note=(f"extrapolated: {p_step * 1e3:.2f} ms/step x {STEPS} x {R} runs + per-sample NTK "
-                          f"{p_ntk:.2f} s x {STEPS // EVERY + 1} probes x {R}; timed {PAPER_STEPS} steps")))
-    for label, r, t in (("demo GD step (12 runs)", 12, t_demo_step), ("paper-scale GD step (20 runs)", R, t_bare)):
-        fb = step_flops(r) / rate
-        floor = gemm_floor(r)
-        rows.append(Row("core: GD step", label, "ntklab stacked step", t, ratio=t / fb,
-                        target="ratio to FLOP-bound", met="-",
-                        note=f"{t * 1e3:.2f} ms/step; {step_flops(r) / 1e9:.2f} GFLOP at {rate / 1e9:.0f} GFLOP/s "
-                             f"= {fb * 1e3:.2f} ms; its two products alone at these shapes {floor * 1e3:.2f} ms "
-                             f"({4 * r * M * N * D / floor / 1e9:.0f} GFLOP/s, {floor / fb:.2f} x the bound; "
-                             f"step / products = {t / floor:.2f})"))
+    rates = gemm_rates(PRESET_THREADS)
+    bw = bandwidth(PRESET_THREADS)
+    print(f"GEMM at {PRESET_THREADS} thread(s): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in rates.items())
+          + f"; copy bandwidth {bw / 1e9:.1f} GB/s; float32 closed form vs float64 autograd {err:.1e}", flush=True)
+    pt = preset_times()
+    roof = _roofline([rates, gemm_rates(PRESET_THREADS)], bw)  # the rate before and after the preset runs
+    times, authors, best_name = _interleaved_steps()
+    rows = _paper_scale_rows(pt, roof, authors, best_name, err) + _core_rows(times, authors, best_name, roof)
+    demo = demo_times()
+    if demo is not None:
+        rows.append(Row("E1 demo", "ntklab demo (default mode)", "fresh process", demo[0],
+                        note=f"wall {demo[0]:.0f} s, user CPU {demo[1]:.0f} s"))
     save_rows(rows, "e1")
     return rows
 

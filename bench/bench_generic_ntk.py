@@ -108,7 +108,8 @@ def main():
     t_ours = median(times["ntklab structured"])
     rows = []
     for name, ts in times.items():
-        r = Row("generic empirical NTK (MLP)", case, name, median(ts), ts, peaks.get(name, float("nan")))
+        r = Row("generic empirical NTK (MLP)", case, name, median(ts), ts, peaks.get(name, float("nan")),
+                util=times.util.get(name, float("nan")), reruns=times.reruns)
         note = notes.get(name, "")
         if name in errs:
             note = (note + "; " if note else "") + f"max rel diff {'to jacobian' if name.startswith('ntklab') else 'to ntklab'} {errs[name]:.1e}"

@@ -58,7 +58,7 @@ def main():
                 if peer is not None and info is not None:
                     peer.drop(case)
                 t = median(times["ntklab"])
-                r = Row("infinite-width NTK", case, "ntklab", t, times["ntklab"], peak, target="<= 0.5 x nt")
+                r = Row.timed("infinite-width NTK", case, "ntklab", times, peak_mb=peak, target="<= 0.5 x nt")
                 if "nt stax kernel_fn" in times:
                     tp = median(times["nt stax kernel_fn"])
                     r.ratio = t / tp

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 
-from _common import INPUTS, QUICK, Row, interleave, median, peak_memory_mb, save_rows, setup_torch, verdict
+from _common import INPUTS, QUICK, THREADS, Row, interleave, median, peak_memory_mb, save_rows, setup_torch, verdict
 from _peers import start_peer
 
 torch = setup_torch()
@@ -32,6 +33,7 @@ from ntklab.kernels import _empirical_shallow  # noqa: E402
 D = 50
 SIZES = [(2000, 100), (2000, 1000), (10000, 1000), (2000, 4000)]
 CORE_SIZES = [(10000, 1000), (2000, 4000)]
+CHECK_SIZE = (2000, 100)  # where the harness once read 70 ms against a plain loop's 0.68 ms (see README)
 NT_IMPL2_MAX = 2000 * 100  # larger m*n: the NTK-vector-product path took 8.6 GB at (2000, 1000) and asks for 80-130 GB beyond: skipped
 PAPER_ROWS = 200  # rows of the paper loop actually run at the large sizes; the rest is extrapolated
 REPEATS = 3
@@ -176,7 +178,8 @@ def bench_size(m, n, peer, rows, core_rows):
     budget = block_budget_mb(m, n)
     for name, ts in times.items():
         t = median(ts)
-        r = Row("shallow empirical NTK", case, name, t, ts, peaks.get(name, float("nan")))
+        r = Row("shallow empirical NTK", case, name, t, ts, peaks.get(name, float("nan")),
+                util=times.util.get(name, float("nan")), reruns=times.reruns)
         note = notes.get(name, "")
         if name in errs:
             note = (note + "; " if note else "") + f"max rel diff to ntklab {errs[name]:.1e}"
@@ -197,6 +200,8 @@ def bench_size(m, n, peer, rows, core_rows):
         if name not in times:
             rows.append(Row("shallow empirical NTK", case, name, float("nan"), note=note))
 
+    if (m, n) == CHECK_SIZE:
+        harness_check(m, n, t_ours, rows)
     if (m, n) in CORE_SIZES:
         bare = bare_products(net, x)
         tt = interleave({"closed form": lambda: ntklab.empirical_ntk(net, x), "bare products": bare}, REPEATS)
@@ -210,6 +215,55 @@ def bench_size(m, n, peer, rows, core_rows):
                              tt["bare products"], note="X W^T + A A^T (syrk) + X X^T"))
         core_rows.append(Row("core: closed-form NTK", case, "generic torch.func", t_gen,
                              times["torch.func jacobian"], ratio=t_cf / t_gen))
+
+
+PLAIN_LOOP = """
+import statistics, sys, time
+import torch
+torch.set_num_threads({threads})
+import ntklab
+net = ntklab.ScaledShallowNet({d}, {m}, seed=0)
+g = torch.Generator().manual_seed(1)
+x = torch.randn({n}, {d}, generator=g)
+x = x / x.norm(dim=1, keepdim=True)
+t_end = time.perf_counter() + 1.0
+while time.perf_counter() < t_end:
+    ntklab.empirical_ntk(net, x)
+ts = []
+for _ in range({calls}):
+    t0 = time.perf_counter()
+    ntklab.empirical_ntk(net, x)
+    ts.append(time.perf_counter() - t0)
+print(statistics.median(ts))
+"""
+
+
+def plain_loop_seconds(m, n, calls=300) -> float:
+    """The same call timed by a plain loop in a fresh process (median of single calls): the harness's check."""
+    import os
+    import subprocess
+    import sys
+
+    code = PLAIN_LOOP.format(threads=THREADS, d=D, m=m, n=n, calls=calls)
+    src = str(Path(ntklab.__file__).resolve().parents[1])  # the checkout this script benches (NTKLAB_SRC)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def harness_check(m, n, t_harness, rows) -> None:
+    """Row: the harness's median against a plain loop in a fresh process; they must agree within 25 %."""
+    try:
+        t_plain = plain_loop_seconds(m, n)
+    except Exception as exc:  # noqa: BLE001  (the check fails in the table; the other rows stand)
+        rows.append(Row("harness check", f"m={m}, n={n}", "plain loop, fresh process", float("nan"),
+                        target="harness / plain in [0.8, 1.25]", met=verdict(False),
+                        note=f"the plain loop failed: {type(exc).__name__}: {str(exc)[-300:]}"))
+        return
+    ratio = t_harness / t_plain
+    rows.append(Row("harness check", f"m={m}, n={n}", "plain loop, fresh process", t_plain, ratio=ratio,
+                    target="harness / plain in [0.8, 1.25]", met=verdict(0.8 <= ratio <= 1.25),
+                    note=f"harness median {t_harness * 1e3:.3g} ms; median of 300 single calls after 1 s warm-up"))
 
 
 def _timed(fn) -> float:

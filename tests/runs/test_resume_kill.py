@@ -2,7 +2,8 @@
 
 Real processes, real SIGKILL: a child trains and kills itself at a chosen point (after a checkpoint, half-way
 through writing one, inside a probe between checkpoints, after the final model is written); a second process
-resumes every killed run through the sweep's ``run_unit`` and also trains uninterrupted references.  All on CPU
+resumes every killed run through the sweep's ``run_unit`` and also trains uninterrupted references (among them
+a full-batch GD run, which takes the closed-form step of :mod:`ntklab.dynamics._shallow_grad`).  All on CPU
 with one torch thread.  Equality is exact (no tolerance): resuming must replay the very same float operations.
 """
 
@@ -22,8 +23,8 @@ HERE = Path(__file__).parents[1] / "_children"
 
 
 def _config(kind: str) -> dict:
-    opt = {"name": "momentum", "lr": 0.5, "momentum": 0.9} if kind == "momentum-batch" else \
-        {"name": "adam", "lr": 0.01}
+    opt = {"momentum-batch": {"name": "momentum", "lr": 0.5, "momentum": 0.9}, "adam": {"name": "adam", "lr": 0.01},
+           "gd": {"name": "gd", "lr": 1.0}}[kind]  # gd: the closed-form E1 step (full-batch MSE, W only)
     return {"name": "resume", "seed": 3, "dtype": "float32",
             "data": {"name": "sphere_sin", "options": {"n_train": 24, "n_test": 8, "d": 4}},
             "network": {"width": 48, "scaling": {"kind": "zipf", "gamma": 0.5, "alpha": 0.7}},
@@ -41,7 +42,8 @@ def _unit(cfg: dict) -> dict:
 
 # (config, kill point, N, checkpoint step left on disk when killed)
 CASES = [("momentum-batch", "after_ckpt", 1, 10), ("adam", "mid_ckpt", 3, 20),
-         ("momentum-batch", "probe", 45, 40), ("adam", "after_model", 0, 50)]
+         ("momentum-batch", "probe", 45, 40), ("adam", "after_model", 0, 50), ("gd", "probe", 35, 30)]
+KINDS = ("momentum-batch", "adam", "gd")
 
 
 def _same_run(a: Path, b: Path) -> None:
@@ -73,7 +75,7 @@ def test_kill_and_resume_is_bitwise_identical(tmp_path, run_python):
         assert verify_run(path) == "status running", point  # an interrupted run never counts as results
         assert torch.load(path / "checkpoint.pt", weights_only=False)["step"] == ck_step, point
         jobs.append({"unit": unit, "dir": str(killed / str(i))})
-    refs = {kind: _unit(_config(kind)) for kind in ("momentum-batch", "adam")}
+    refs = {kind: _unit(_config(kind)) for kind in KINDS}
     jobs += [{"unit": u, "dir": str(ref_dir / kind)} for kind, u in refs.items()]
     p = run_python(HERE / "resume_child.py", json.dumps(jobs))
     out, err = p.communicate(timeout=180)

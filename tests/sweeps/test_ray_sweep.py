@@ -45,7 +45,7 @@ def _wait_for_checkpoint(out: Path, deadline: float) -> tuple[str, int]:
     raise AssertionError("no run reached its first checkpoint in time")
 
 
-def test_ray_cluster_sweep_survives_a_killed_worker(tmp_path, run_python):
+def test_ray_cluster_sweep_survives_a_killed_worker(tmp_path, run_python, equals_trained_alone):
     sweep_file = tmp_path / "sweep.yaml"
     sweep_file.write_text(yaml.safe_dump(SWEEP))
     out = tmp_path / "out"
@@ -83,12 +83,4 @@ def test_ray_cluster_sweep_survives_a_killed_worker(tmp_path, run_python):
         else:
             assert len(attempts) == 1, (u.id, attempts)
     # the resumed run equals the same run trained alone in a plain local process (one thread, like a task)
-    unit = next(u for u in units if u.id == killed_id)
-    ref = tmp_path / "ref"
-    p = run_python(HERE / "resume_child.py", json.dumps([{"unit": unit.to_dict(), "dir": str(ref)}]))
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == 0, err[-2000:]
-    import pandas as pd
-
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs" / killed_id / "metrics.parquet"),
-                                  pd.read_parquet(ref / "runs" / killed_id / "metrics.parquet"), check_exact=True)
+    equals_trained_alone(next(u for u in units if u.id == killed_id), out)

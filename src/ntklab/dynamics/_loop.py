@@ -275,8 +275,8 @@ def _steps(g: _Group, start: int, sink: LoopSink, fast, pbar) -> None:
         g.probe(0)
     reached = start
     for step in range(start, steps):
-        if fast is not None:
-            loss_vec = fast.loss()
+        if fast is not None:  # loss and gradient in one pass; runs that diverge here get a zero gradient
+            loss_vec = fast.loss_and_grad(g.alive, cfg.training.divergence_threshold)
         elif not full_batch:
             idx = torch.stack([torch.randperm(n, generator=gen, device="cpu")[:bs] for gen in g.gens]).to(g.device)
             loss_vec = _per_run_loss(g.stacked.forward_per_run(data.x_train[idx]), data.y_train[idx], loss_name)
@@ -285,9 +285,7 @@ def _steps(g: _Group, start: int, sink: LoopSink, fast, pbar) -> None:
         g.mark_diverged(loss_vec, step)
         if not g.alive.any():
             break
-        if fast is not None:
-            fast.set_grads(g.alive)
-        else:
+        if fast is None:
             g.opt.zero_grad(set_to_none=True)
             loss_vec[g.alive].sum().backward()
         g.opt.step()

@@ -3,12 +3,25 @@ r"""Closed-form MSE gradient of stacked :class:`~ntklab.ScaledShallowNet` runs (
 For run r with Z = W X^T / sqrt(d) (+ b), node factors C_kj = u_kj sqrt(lambda_j) mask_j and residuals
 E_kn = f_k(x_n) - y_nk, the loss L_r = (1/(nK)) sum_nk E_kn^2 has
 
-    f = C sigma(Z),      dL_r/dW = (2/(nK)) sum_k diag(C_k) [sigma'(Z) diag(E_k)] X / sqrt(d),
+    f = C sigma(Z),      dL_r/dW = (2/(nK)) sum_k diag(C_k) [sigma'(Z) diag(E_k)] X / sqrt(d).
 
-so one step is three batched matrix products over the R stacked runs (Z, f, and sigma'(Z) @ (E X)) and a few
-elementwise passes, against about twice as many passes through autograd's graph.  The result is the same
-gradient (to float rounding; the tests compare it with autograd in float64); the optimiser step is unchanged.
-Used by the training loop for full-batch MSE runs of shallow nets whose only trainable parameter is W.
+For one output (K = 1, every E1 run) the R runs' rows are stacked, (R m) x d, and the step is two plain products
+with the data as the shared right factor and one batched product for the outputs:
+
+    H = sigma(W_all X^T / sqrt(d))            (R m) x d  times  d x n,  the ReLU fused into the product,
+    f_r = c_r^T H_r                            one batched matrix-vector product,
+    G = sigma'(Z) o (1 e_r^T)                  in place over H (for ReLU sigma' = sign(H): two passes),
+    dL/dW = diag(c) G X / sqrt(d)              (R m) x n  times  n x d.
+
+Both large products go through oneDNN (``torch.ops.mkldnn._linear_pointwise``) for float32 on the CPU: its JIT
+kernels run these thin shapes at 2-3x the rate of the MKL ``sgemm`` behind ``torch.mm`` on AMD CPUs (MKL takes its
+AVX2 path there; measured in ``bench/bench_e1.py``), and it applies the ReLU to the output tile while it is in
+registers.  Other dtypes and devices use ``torch.mm``.  Several outputs (K > 1) use the batched form
+sigma'(Z) @ (E X) per run.  The gradient is the one autograd gives (to float rounding; the tests compare both in
+float64, and float32 against float64); the optimiser step is unchanged.
+
+Runs whose loss is non-finite or above the divergence threshold at this step, and runs no longer alive, get a
+zero gradient (so they do not move), exactly the runs the loop then marks diverged.
 
 Example:
     >>> import torch, ntklab
@@ -18,8 +31,8 @@ Example:
     >>> st = StackedModels(nets)
     >>> x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 1, dtype=torch.float64)
     >>> g = ShallowMSEGradient(st, x, y)
-    >>> g.loss().shape
-    torch.Size([2])
+    >>> g.loss_and_grad(torch.ones(2, dtype=torch.bool)).shape, st.params["W"].grad.shape
+    (torch.Size([2]), torch.Size([2, 8, 3]))
 """
 
 from __future__ import annotations
@@ -30,9 +43,11 @@ import torch
 
 from ..nets._shallow import ScaledShallowNet
 
-__all__ = ["ShallowMSEGradient", "supports"]
+__all__ = ["ShallowMSEGradient", "supports", "matmul_nt", "onednn_available"]
 
 ENABLED = True  # the tests switch it off to compare with the autograd path
+ONEDNN = True  # the tests switch it off to compare oneDNN's products with torch.mm's
+BLOCK_BYTES = 4 * 2**20  # runs are processed in blocks whose activations (r m n floats) take about this much
 
 
 def supports(models, *, loss: str, full_batch: bool) -> bool:
@@ -43,8 +58,23 @@ def supports(models, *, loss: str, full_batch: bool) -> bool:
                and (m.b is None or not m.b.requires_grad) for m in models)
 
 
+def onednn_available(t: torch.Tensor) -> bool:
+    """Whether oneDNN's fused linear takes ``t``: float32 on the CPU, torch built with oneDNN."""
+    return (ONEDNN and t.dtype == torch.float32 and t.device.type == "cpu" and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+
+
+def matmul_nt(a: torch.Tensor, b: torch.Tensor, *, relu: bool = False) -> torch.Tensor:
+    """a @ b.T (then max(., 0) when ``relu``) for contiguous 2-D a (M x k) and b (N x k): oneDNN where it takes
+    the inputs (the ReLU fused into the product), else ``torch.mm``."""
+    if onednn_available(a):
+        return torch.ops.mkldnn._linear_pointwise(a, b, None, "relu" if relu else "none", [], "")
+    out = torch.mm(a, b.T)
+    return out.clamp_(min=0) if relu else out
+
+
 class ShallowMSEGradient:
-    """Per step: ``loss()`` (per-run MSE, keeps what the gradient needs), then ``set_grads(alive)``."""
+    """Per step: ``loss_and_grad(alive, threshold)`` -> per-run MSE (R,), with dL_r/dW in ``W.grad``."""
 
     def __init__(self, stacked, x: torch.Tensor, y: torch.Tensor):
         ref = stacked.models[0]
@@ -54,51 +84,65 @@ class ShallowMSEGradient:
         fr = stacked.frozen
         R, m, d = self.W.shape
         lam = fr["lambdas"]
-        self.C = (fr["u"] * (torch.sqrt(lam) * fr["mask"]).unsqueeze(1)).detach()  # (R, K, m)
+        self.C = (fr["u"] * (torch.sqrt(lam) * fr["mask"]).unsqueeze(1)).detach().contiguous()  # (R, K, m)
         self.b = fr.get("b")
         self.K = self.C.shape[1]
         self.n = x.shape[0]
-        self.xs = (x / math.sqrt(d)).detach()  # (n, d)
-        self.xsT = self.xs.T.contiguous()
+        self.xs = (x / math.sqrt(d)).detach().contiguous()  # (n, d): the first product's right factor
+        self.xsT = self.xs.T.contiguous()  # (d, n): the second's
         self.yT = y.detach().T.contiguous()  # (K, n)
-        self._z = torch.empty(R * m, self.n, dtype=self.W.dtype, device=self.W.device)
-        self._mask = torch.empty(R, m, self.n, dtype=self.W.dtype, device=self.W.device) if self.relu else None
-        # the gradient's buffers are reused from step to step: a fresh 8 MB tensor per step costs its page faults
-        self._p = torch.empty(R, m, self.K * d, dtype=self.W.dtype, device=self.W.device)
-        self._grad = torch.empty_like(self.W) if self.K == 1 else None
-        self._deriv = None
-        self._e = None
+        self.c_rows = self.C[:, 0, :].unsqueeze(-1).contiguous() if self.K == 1 else None  # (R, m, 1)
+        self._grad = torch.empty_like(self.W)  # reused from step to step (a fresh 8 MB tensor costs page faults)
+        self.block = max(1, BLOCK_BYTES // (m * self.n * self.W.element_size()))  # runs per block
 
-    def loss(self) -> torch.Tensor:
-        """Per-run loss (R,), without a graph."""
-        with torch.no_grad():
-            W = self.W
-            R, m, d = W.shape
-            z = torch.mm(W.view(R * m, d), self.xsT, out=self._z).view(R, m, self.n)
-            if self.b is not None:
-                z += self.b.unsqueeze(-1)
-            if self.relu:
-                self._deriv = torch.gt(z, 0, out=self._mask)  # sigma' = 1{z > 0} written as floats in one pass
-                h = z.clamp_(min=0)
-            else:
-                self._deriv = self.act.derivative(z)
-                h = self.act(z)
-            f = torch.bmm(self.C, h)  # (R, K, n)
-            self._e = f.sub_(self.yT)
-            return (self._e * self._e).mean(dim=(1, 2))
+    def _hidden(self, W: torch.Tensor, b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """sigma(Z) as (r, m, n) for the runs of ``W`` (r, m, d), and sigma'(Z) (None for ReLU: read off sigma(Z)
+        later, in place)."""
+        r, m, d = W.shape
+        if b is None and self.relu:
+            return matmul_nt(W.reshape(r * m, d), self.xs, relu=True).view(r, m, self.n), None
+        z = matmul_nt(W.reshape(r * m, d), self.xs).view(r, m, self.n)
+        if b is not None:
+            z += b.unsqueeze(-1)
+        if self.relu:
+            return z.clamp_(min=0), None
+        return self.act(z), self.act.derivative(z)
 
-    def set_grads(self, alive: torch.Tensor) -> None:
-        """dL_r/dW for every run (zero for runs no longer alive) into ``W.grad``."""
+    def _runs(self, lo: int, hi: int, alive: torch.Tensor, threshold: float, loss: torch.Tensor,
+              ok: torch.Tensor) -> None:
+        """Runs lo..hi-1: their losses into ``loss``, whether they may move into ``ok``, their gradient into the
+        gradient buffer (a block of runs at a time, so that its (r m) x n activations stay in cache)."""
+        W, C = self.W.detach()[lo:hi], self.C[lo:hi]
+        r, m, d = W.shape
+        h, deriv = self._hidden(W, None if self.b is None else self.b[lo:hi])
+        e = torch.bmm(C, h).sub_(self.yT)  # (r, K, n) residuals
+        torch.mean(e * e, dim=(1, 2), out=loss)
+        torch.logical_and(alive, torch.isfinite(loss) & (loss.abs() <= threshold), out=ok)
+        es = torch.where(ok.view(r, 1, 1), e * (2.0 / (self.n * self.K)),
+                         torch.zeros((), dtype=e.dtype, device=e.device))  # dL/df, zero for dead runs
+        if deriv is None:
+            deriv = h.sign_()  # ReLU: sigma'(Z) = 1{Z > 0} = sign(max(Z, 0)), written over H (no longer needed)
+        out = self._grad[lo:hi]
+        if self.K == 1:
+            g = deriv.mul_(es)  # (r, m, n): sigma'(Z) diag(e_r), in place
+            torch.mul(matmul_nt(g.view(r * m, self.n), self.xsT).view(r, m, d), self.c_rows[lo:hi], out=out)
+        else:
+            ex = (es.unsqueeze(-1) * self.xs).transpose(1, 2).reshape(r, self.n, self.K * d)  # (r, n, K d)
+            p = torch.bmm(deriv, ex).view(r, m, self.K, d)
+            out.copy_(torch.einsum("rmkd,rkm->rmd", p, C))
+
+    def loss_and_grad(self, alive: torch.Tensor, threshold: float = math.inf) -> torch.Tensor:
+        """Per-run loss (R,) at the current W, and its gradient into ``W.grad`` (zero for runs that are not
+        ``alive`` or whose loss is non-finite or above ``threshold``)."""
         with torch.no_grad():
-            R, m, d = self.W.shape
-            e = torch.where(alive.view(R, 1, 1).to(self._e.device), self._e, torch.zeros((), dtype=self._e.dtype,
-                                                                                          device=self._e.device))
-            e = e * (2.0 / (self.n * self.K))
-            ex = (e.unsqueeze(-1) * self.xs).transpose(1, 2).reshape(R, self.n, self.K * d)  # (R, n, K d)
-            p = torch.bmm(self._deriv, ex, out=self._p).view(R, m, self.K, d)  # (R, m, K, d)
-            if self.K == 1:
-                grad = torch.mul(p.view(R, m, d), self.C.view(R, m, 1), out=self._grad)
-            else:
-                grad = torch.einsum("rmkd,rkm->rmd", p, self.C)
-            self.W.grad = grad
-            self._deriv = self._e = None
+            R = self.W.shape[0]
+            loss = torch.empty(R, dtype=self.W.dtype, device=self.W.device)
+            ok = torch.empty(R, dtype=torch.bool, device=self.W.device)
+            alive = alive.to(self.W.device)
+            for lo in range(0, R, self.block):
+                hi = min(R, lo + self.block)
+                self._runs(lo, hi, alive[lo:hi], threshold, loss[lo:hi], ok[lo:hi])
+            if not bool(ok.all()):
+                self._grad[~ok] = 0  # a dead run's H may hold inf/NaN: its gradient is exactly zero
+            self.W.grad = self._grad
+        return loss
