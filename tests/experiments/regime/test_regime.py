@@ -11,7 +11,7 @@ import torch
 import ntklab
 from ntklab.cli import main
 from ntklab.dynamics import LinearizedNetwork
-from ntklab.experiments.regime._measure import linearized_by_kernel
+from ntklab.experiments.regime._measure import linearized_by_kernel, regime_rows
 from ntklab.experiments.regime._verdicts import kind_seeds, regime_claims, seed_interval
 from ntklab.experiments.regime.regime import RegimeOptions, fit_exponents, regime_config, run_dir_name, verdict
 from ntklab.nets import build_network, parameter_groups
@@ -263,3 +263,25 @@ def test_fit_exponents_recovers_power_laws():
     assert verdict(-0.9).startswith("lazy") and verdict(0.4).startswith("unstable")
     assert verdict(-0.25).startswith("in between") and verdict(-0.35).startswith("in between")
     assert verdict(-0.4).startswith("lazy")
+
+
+def test_node_displacements_against_the_weights():
+    """The top-lambda node's and the median node's displacement, read off the first layer's weights by hand."""
+    import copy
+
+    from ntklab.data import load_dataset
+
+    o = RegimeOptions(dtype="float64", n_train=8, n_test=8, ntk_points=8)
+    cfg = regime_config(o, "asymmetric", 33, 0)
+    data = load_dataset("sphere_sin", **cfg.data.options).to(F64)
+    net0 = build_network(cfg.network, d=data.d, out_dim=1, seed=0, dtype=F64)
+    net = copy.deepcopy(net0)
+    shift = torch.arange(33 * 20, dtype=F64).reshape(33, 20).remainder(7) / 10
+    with torch.no_grad():
+        net.hidden[0].weight += shift
+    rows = regime_rows(net0, net, data, lr=0.5, steps=2, ntk_points=8).set_index("metric")
+    disp = np.linalg.norm(shift.numpy(), axis=1)  # node j's incoming weights moved by row j of shift
+    top = int(np.argmax(net0.lambdas.numpy()))
+    assert rows.loc["top_node_displacement"].layer == str(top)
+    assert rows.loc["top_node_displacement"].value == pytest.approx(disp[top], rel=1e-12)
+    assert rows.loc["median_node_displacement"].value == pytest.approx(np.sort(disp)[16], rel=1e-12)
