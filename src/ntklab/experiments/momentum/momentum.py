@@ -155,8 +155,8 @@ def run_config(o: MomentumOptions, hyper: dict, *, method: str, width: int, seed
     """One run at eta0 / ``divisor`` for sqrt(divisor) times the steps (the same ODE time t = k sqrt(eta))."""
     lr, root = hyper["lr"] / divisor, math.isqrt(divisor)
     momentum = hyper["momentum"][method]
-    if divisor > 1 and method == "heavy_ball":
-        momentum = 1 - hyper["hb_gamma"] * math.sqrt(lr)
+    if divisor > 1 and method == "heavy_ball":  # the same ODE: gamma = (1 - beta0) / sqrt(eta0) stays fixed
+        momentum = 1 - (1 - momentum) * math.sqrt(lr / hyper["lr"])
     steps = o.steps * root
     return RunConfig(
         name=run_name(method, width, seed, divisor), seed=seed, dtype=o.dtype,
