@@ -238,3 +238,30 @@ def test_bad_hyperparameters_warn_or_refuse(capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hyperparameters(resolve_options(preset, quick=True))  # the defaults are stable: no warning
+
+
+def test_eta_and_nag_claims_can_fail_and_declare_their_preconditions():
+    # seed 1's HB rate per unit time moves away from the ODE's at eta0/16 (30 % off, after 10 % and 5 %)
+    hb = _study(rate=lambda r: 0.7 * r["ode_rate_fit"] if (r["method"], r["seed"], r["eta_divisor"]) ==
+                ("heavy_ball", 1, 16) else r["rate"])[HB_ETA]
+    assert hb.verdict == "FAIL" and hb.support == "1/2 seeds" and "10.0%, 5.0%, 30.0%" in hb.measured
+    # an ODE fit that could not be read (NaN) makes the sweep undecided, not a PASS or a FAIL
+    nan = _study(ode_power_fit=lambda r: np.nan if (r["method"], r["eta_divisor"]) == ("nag", 4) else -3.0)[NAG_ETA]
+    assert nan.verdict == "INCONCLUSIVE" and "ODE power fits of the η sweep: 2 of 12 not finite" in nan.measured
+    # a run of the sweep missing: named, and the sweep's claim is INCONCLUSIVE
+    o = MomentumOptions(widths=[50, 100, 200], seeds=2)
+    rows = pd.DataFrame([dict.fromkeys(ROW_COLUMNS, 1.0)]).iloc[:0]
+    runs = {k: SimpleNamespace(name=run_name, status="done") for k, run_name in
+            ((k, f"{k[0]}-{k[1]}-{k[2]}-{k[3]}") for k in run_plan(o))}
+    runs[("nag", 200, 1, 16)] = None
+    claims = {c.name: c for c in momentum_claims(rows, runs, o, {"lr": 1.0, "lambda_max_inf": 1.0})}
+    assert claims[NAG_ETA].verdict == "INCONCLUSIVE" and "1 of 6 NAG β_k=(k−1)/(k+2) runs missing" in \
+        claims[NAG_ETA].measured
+    assert {c.verdict for c in claims.values()} <= {"INCONCLUSIVE"}  # no rows measured: nothing decided
+    # NAG's rate of L k^3 25 % off the discrete prediction's for one seed: FAIL on that seed
+    k3 = _study(rate_k3=lambda r: 0.125 if (r["method"], r["seed"]) == ("nag", 0) else r["rate_k3"])[
+        _rate("NAG β_k=(k−1)/(k+2)", "rate/step of L·k³")]
+    assert k3.verdict == "FAIL" and k3.support == "1/2 seeds"
+    # the NAG shape claim at the smallest eta: a slope above -2 there fails it
+    assert _study(power=lambda r: -1.5 if r["method"] == "nag" and r["eta_divisor"] == 16 else r["power"])[
+        NAG_SHAPE].verdict == "FAIL"

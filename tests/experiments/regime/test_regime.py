@@ -37,13 +37,13 @@ def test_quick_run_through_the_cli(tmp_path, capsys):
             "ntk: coord check, hidden-layer updates shrink ∝ n^-1/2",
             "no run of a claimed parameterisation diverged or failed"} <= passed
     support = claims.set_index("name").support
-    assert support[NTK_LAZY] == "1/1 seeds" and support[TOP_NODE] == support[BULK] == "95% CI over 24 seeds"
+    assert support[NTK_LAZY] == "2/2 seeds" and support[TOP_NODE] == support[BULK] == "95% CI over 24 seeds"
     assert "against the classical bound -0.5" in claims.set_index("name").measured[NTK_LAZY]
     assert "9 PASS, 0 FAIL, 0 INCONCLUSIVE" in shown
     # the measurements live under measurements/, one table per finished run, named by its run directory;
     # the run directories hold only what the run store writes
     runs = sorted(p for p in (out / "runs").iterdir() if p.is_dir())
-    assert len(runs) == 4 * 5 + 24 * 5
+    assert len(runs) == 4 * 5 * 2 + 24 * 5
     assert sorted(p.stem for p in (out / "measurements").glob("*.parquet")) == [p.name for p in runs]
     for p in runs:
         assert {f.name for f in p.iterdir()} <= STORE_FILES, p
@@ -285,3 +285,23 @@ def test_node_displacements_against_the_weights():
     assert rows.loc["top_node_displacement"].layer == str(top)
     assert rows.loc["top_node_displacement"].value == pytest.approx(disp[top], rel=1e-12)
     assert rows.loc["median_node_displacement"].value == pytest.approx(np.sort(disp)[16], rel=1e-12)
+
+
+def test_asymmetric_claims_declare_their_preconditions():
+    o = RegimeOptions(parameterization="asymmetric", widths=[64, 128, 256, 512], seeds=1, asymmetric_seeds=4)
+    assert kind_seeds(o, "asymmetric") == 4 and kind_seeds(o, "ntk") == 1
+    assert kind_seeds(RegimeOptions(seeds=3, asymmetric_seeds=None), "asymmetric") == 3
+    frame = _frame(o, lambda s: -0.2)
+    # seed 2's top node has a value at two widths only: no slope for it, so no interval
+    drop = (frame.metric == "top_node_displacement") & (frame.seed == 2) & frame.width.isin([256, 512])
+    top, bulk = regime_claims(frame[~drop], _runs(o), o)[:2]
+    assert top.verdict == "INCONCLUSIVE" and top.measured == (
+        "only 2 widths with a positive finite top_node_displacement (fewest over seeds) (needs 3)")
+    assert bulk.verdict == "PASS"
+    # an asymmetric run diverged: both node claims are undecided and name it
+    runs = _runs(o, status=lambda k, n, s: "diverged" if (n, s) == (512, 3) else "done")
+    top, bulk = regime_claims(frame, runs, o)[:2]
+    assert top.verdict == bulk.verdict == "INCONCLUSIVE" and "(asymmetric-n512-s3)" in top.measured
+    # the median-node metric never recorded (an older measurement table): INCONCLUSIVE, not PASS
+    bulk = regime_claims(frame[frame.metric != "median_node_displacement"], _runs(o), o)[1]
+    assert bulk.verdict == "INCONCLUSIVE" and bulk.measured == "metric 'median_node_displacement' was never recorded"

@@ -212,7 +212,7 @@ PRESET = Preset(
     execute=execute,
     analyse=analyse,
     modes={
-        "quick": {"widths": [64, 128, 256, 512, 1024], "steps": 100, "seeds": 1, "asymmetric_seeds": 24,
+        "quick": {"widths": [64, 128, 256, 512, 1024], "steps": 100, "seeds": 2, "asymmetric_seeds": 24,
                   "depth": 2, "n_train": 32, "n_test": 32, "ntk_points": 32},
         "full": {"widths": [64, 128, 256, 512, 1024, 2048, 4096], "steps": 300, "seeds": 3, "asymmetric_seeds": 24},
     },
