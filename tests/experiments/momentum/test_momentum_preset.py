@@ -265,3 +265,22 @@ def test_eta_and_nag_claims_can_fail_and_declare_their_preconditions():
     # the NAG shape claim at the smallest eta: a slope above -2 there fails it
     assert _study(power=lambda r: -1.5 if r["method"] == "nag" and r["eta_divisor"] == 16 else r["power"])[
         NAG_SHAPE].verdict == "FAIL"
+
+
+def test_hb_rate_approaches_the_ode_as_eta_to_the_quarter_at_critical_damping():
+    """The order the HB eta-sweep claim states, from the characteristic roots z^2 - (1 + beta - eta lam) z + beta
+    (numpy's roots, independent of the package): at gamma = 2 sqrt(lam) the rate per unit time is off the ODE's
+    gamma / 2 by O(eta^1/4), so each 4x smaller eta brings it 4^1/4 = 1.41x closer; the package agrees."""
+    from ntklab.dynamics import predicted_rate
+
+    lam = 1e-4
+    gamma = 2 * math.sqrt(lam)
+    off = []
+    for eta in 400.0 / 4.0 ** np.arange(8):
+        beta = 1 - gamma * math.sqrt(eta)
+        rho = np.abs(np.roots([1, -(1 + beta - eta * lam), beta])).max()
+        assert predicted_rate("heavy_ball", lr=eta, momentum=beta, eigenvalues=np.array([lam])) == pytest.approx(
+            -2 * math.log(rho), rel=1e-9)
+        off.append(abs(-math.log(rho) / math.sqrt(eta) / (gamma / 2) - 1))
+    ratios = np.array(off[:-1]) / np.array(off[1:])
+    assert np.all(np.diff(ratios) > 0) and ratios[-1] == pytest.approx(4 ** 0.25, rel=0.02), ratios
