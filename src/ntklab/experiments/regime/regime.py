@@ -2,7 +2,7 @@ r"""Regime check: does a parameterisation train lazily (NTK) or learn features? 
 
 For each parameterisation (``ntk``, ``standard``, ``mup``, ``meanfield``, and ``asymmetric``: NTK with Zipf node
 scaling lambda^(l) = gamma/n + (1 - gamma) zipf(1/alpha) in every hidden layer), deep MLPs of widths
-n = 64 ... 2048 (``--full``: ... 4096, 3 seeds) train by full-batch GD for a few hundred steps on one fixed task
+n = 64 ... 1024 (``--full``: ... 4096, 3 seeds) train by full-batch GD for a few hundred steps on one fixed task
 (sphere data, d = 20) at the parameterisation's per-layer learning rates.  Per width the preset records
 (:mod:`ntklab.experiments.regime._measure`): relative drift of the learning-rate-weighted tangent kernel,
 relative movement of every weight matrix, coordinate sizes of every layer's activations and of their change
@@ -99,7 +99,7 @@ Widths = Annotated[list[int], AfterValidator(within(1, each=True)), AfterValidat
 class RegimeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parameterization: Kinds = Field(default_factory=lambda: list(KINDS))
-    widths: Widths = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
+    widths: Widths = Field(default_factory=lambda: [64, 128, 256, 512, 1024])
     depth: int = Field(2, ge=1)
     steps: int = Field(300, ge=1)
     lr: float = Field(0.5, gt=0)
