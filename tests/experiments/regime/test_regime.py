@@ -73,7 +73,7 @@ def test_quick_run_through_the_cli(tmp_path, capsys):
 def test_every_run_diverging_gives_no_pass_and_names_them(tmp_path, capsys):
     out = tmp_path / "regime"
     assert main(["run", "regime", "--quick", "--set", "lr=1e9", "--set", "widths=[64,128,256]", "--set",
-                 "asymmetric_seeds=2", "--out", str(out), "--no-progress"]) == 0
+                 "seeds=1", "--set", "asymmetric_seeds=2", "--out", str(out), "--no-progress"]) == 0
     shown = capsys.readouterr().out
     claims = pd.read_csv(out / "claims.csv")
     assert "PASS" not in set(claims.verdict)
