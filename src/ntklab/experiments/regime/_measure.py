@@ -6,7 +6,8 @@ Given the network at init theta_0 (rebuilt from the run's config and seed) and a
   Theta = sum_p eta_p J_p J_p^T (the kernel of the training dynamics; :func:`ntklab.kernels.mlp_ntk`);
 - relative movement ||W^l_T - W^l_0||_F / ||W^l_0||_F of every trained weight matrix;
 - coordinate sizes of every layer's activations and of their change (:func:`ntklab.dynamics.activation_sizes`);
-- displacement ||w_j*(T) - w_j*(0)|| of the first hidden layer's largest-lambda node j*;
+- displacement ||w_j*(T) - w_j*(0)|| of the first hidden layer's largest-lambda node j*, and the median over
+  that layer's nodes of ||w_j(T) - w_j(0)|| (the bulk, whose lambda_j ~ gamma / n under asymmetric scaling);
 - the linearisation gap ||f_T - f^lin_T|| / ||f_T - f_0|| on the test inputs, where f^lin_t is the
   first-order Taylor model f(theta_0) + J(theta_0)(theta - theta_0) trained by the same full-batch GD at the
   same per-parameter learning rates (:func:`linearized_by_kernel`; the tests check it against
@@ -81,8 +82,9 @@ def regime_rows(model_0, model_t, data, *, lr: float, steps: int, ntk_points: in
     for r in sizes.itertuples():
         rows += [("coord_rms_0", r.layer, r.rms_0), ("coord_rms", r.layer, r.rms), ("coord_delta", r.layer, r.delta)]
     top = int(torch.argsort(-model_0.lambdas.to(torch.float64), stable=True)[0])
-    disp = (model_t.node_weights()[top] - model_0.node_weights()[top]).detach().to(torch.float64).norm()
-    rows.append(("top_node_displacement", str(top), float(disp)))
+    disp = (model_t.node_weights() - model_0.node_weights()).detach().to(torch.float64).norm(dim=1)
+    rows += [("top_node_displacement", str(top), float(disp[top])),
+             ("median_node_displacement", "", float(disp.median()))]
     f_lin, lin_risk = linearized_by_kernel(model_0, lr, data.x_train, data.y_train, data.x_test, steps)
     with torch.no_grad():
         f_t, f_0 = model_t(data.x_test), model_0(data.x_test)

@@ -2,37 +2,47 @@ r"""Regime check: does a parameterisation train lazily (NTK) or learn features? 
 
 For each parameterisation (``ntk``, ``standard``, ``mup``, ``meanfield``, and ``asymmetric``: NTK with Zipf node
 scaling lambda^(l) = gamma/n + (1 - gamma) zipf(1/alpha) in every hidden layer), deep MLPs of widths
-n = 64 ... 2048 (``--full``: ... 4096, 3 seeds) train by full-batch GD for a few hundred steps on one fixed task (sphere data, d = 20) at the
-parameterisation's per-layer learning rates.  Per width (mean over seeds) the preset records
+n = 64 ... 1024 (``--full``: ... 4096, 3 seeds) train by full-batch GD for a few hundred steps on one fixed task
+(sphere data, d = 20) at the parameterisation's per-layer learning rates.  Per width the preset records
 (:mod:`ntklab.experiments.regime._measure`): relative drift of the learning-rate-weighted tangent kernel,
 relative movement of every weight matrix, coordinate sizes of every layer's activations and of their change
-(a coord check, tidy), the top-lambda node's displacement, and the gap between the network and its
-linearisation.  Log-log slopes against n give the exponents; the verdict per parameterisation reads
+(a coord check, tidy), the top-lambda node's and the median node's displacement, and the gap between the
+network and its linearisation.  Log-log slopes against n give the exponents; the verdict per
+parameterisation reads
 
-    lazy:              drift falls with n, exponent < -0.35   (NTK; the kernel freezes as n grows)
+    lazy:              drift falls with n, exponent <= -0.4   (NTK; the kernel freezes as n grows)
     feature learning:  drift flat in n, |exponent| <= 0.15   (muP, mean field: the same limit under SGD)
+
+What the theory says of the NTK exponent: the kernel's change during training is O(n^{-1/2}) (the classical
+bound: Jacot et al. 2018, Lee et al. 2019), and for smooth activations O(1/n) (Dyer & Gur-Ari 2019: the
+per-coordinate updates are O(n^{-1/2}), but their contributions to the kernel have random signs and cancel);
+ReLU's kinks add a slower part from activation-pattern flips.  So "lazy" is an exponent at or below -0.4 (the
+bound, with the fits' tolerance), not -1/2 itself; the claim reports the measured exponent beside -1/2 and -1.
 
 The standard parameterisation at a width-independent learning rate diverges as n grows (Yang & Hu); by default
 its learning rate is lr / n, under which its hidden and output layers train exactly as under NTK at lr (the
 input layer n times slower), and it is reported without a claim.
 
-Claims (tolerance 0.15 on the fitted exponents, fixed here, not an option), each decided seed by seed (the
-exponent of every seed's own width sweep must satisfy it; support "k/n seeds"):
-  1. NTK: relative kernel drift exponent in -1/2 +- 0.15;
-  2. muP: drift exponent in 0 +- 0.15;   3. mean field: drift exponent in 0 +- 0.15;
-  4. asymmetric (gamma < 1): the top-lambda node's displacement does not shrink with n (exponent > -0.15);
-  5. coord check: the hidden layers' per-coordinate updates shrink like n^{-1/2} under NTK and stay flat under
+Claims (tolerances fixed here, not options), each decided seed by seed (the exponent of every seed's own width
+sweep must satisfy it; support "k/n seeds") unless said otherwise:
+  1. NTK: relative kernel drift exponent <= -0.4 (lazy), reported against -1/2 and -1;
+  2. muP and 3. mean field: drift exponent within 0 +- 0.15 (feature learning);
+  4. asymmetric (gamma < 1): the top-lambda node's displacement does not shrink with n.  One node's
+     displacement is an O(1) random variable (its own init and the few downstream weights that dominate its
+     gradient change with the width), so one seed's exponent over the widths scatters by +-0.2-0.4 and a
+     per-seed rule is a coin toss: the claim reads the Student-t 95 % interval over ``asymmetric_seeds``
+     seeds (default 16, quick 24) of the per-seed exponents, and passes when it lies above -1/4, midway between O(1)
+     and the lazy nodes' n^{-1/2};
+  5. asymmetric: the median node (lambda_j ~ gamma / n) moves like n^{-1/2} (the same interval within
+     -1/2 +- 0.15): the contrast that makes 4 feature learning rather than a lazy net with one big output weight;
+  6. coord check: the hidden layers' per-coordinate updates shrink like n^{-1/2} under NTK and stay flat under
      muP and mean field (exponents within 0.15 of -1/2 and 0);
-  6. no run of a claimed parameterisation diverged.
+  7. no run of a claimed parameterisation diverged.
 Preconditions (INCONCLUSIVE, naming what failed): the parameterisation's runs are all there, finished and not
-diverged; the metric was recorded; every seed has positive finite values at >= 3 widths.  Claim 6 needs every
-run to have ended (done, diverged or failed).  The measurements of a run live in the experiment's
-``measurements/<run directory name>.parquet`` (the run directory itself holds only what the run store writes).
-
-Theory to read the drift claim against: for gradient descent in the NTK parameterisation the *per-coordinate*
-updates are O(n^{-1/2}), but their contributions to the kernel have random signs and largely cancel, so the
-kernel's relative change can fall faster than n^{-1/2} (O(1/n) for smooth activations, Dyer & Gur-Ari 2019;
-ReLU's kinks add a slower sign-flip part).  The claim is kept as stated; the table reports what is measured.
+diverged; the metric was recorded; every seed has positive finite values at >= 3 widths; an interval over seeds
+has >= 3 seeds.  Claim 7 needs every run to have ended (done, diverged or failed).  The measurements of a run
+live in the experiment's ``measurements/<run directory name>.parquet`` (the run directory itself holds only what
+the run store writes).
 
 Example (command line):  ntklab run regime --quick --set parameterization=mup
 """
@@ -57,7 +67,7 @@ from ...runs import load_model, load_runs, run_dir, train_many
 from .._registry import ExperimentResult, Preset
 from ._figures import regime_figures
 from ._measure import regime_rows
-from ._verdicts import fit_exponents, regime_claims, verdict
+from ._verdicts import fit_exponents, kind_seeds, regime_claims, verdict
 
 __all__ = ["RegimeOptions", "regime_config", "fit_exponents", "verdict"]
 
@@ -89,12 +99,13 @@ Widths = Annotated[list[int], AfterValidator(within(1, each=True)), AfterValidat
 class RegimeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parameterization: Kinds = Field(default_factory=lambda: list(KINDS))
-    widths: Widths = Field(default_factory=lambda: [64, 128, 256, 512, 1024, 2048])
+    widths: Widths = Field(default_factory=lambda: [64, 128, 256, 512, 1024])
     depth: int = Field(2, ge=1)
     steps: int = Field(300, ge=1)
     lr: float = Field(0.5, gt=0)
     standard_lr: Literal["inverse_width", "constant"] = "inverse_width"
     seeds: int = Field(2, ge=1)
+    asymmetric_seeds: int | None = Field(16, ge=1)  # the asymmetric sweep's seeds (None: ``seeds``)
     gamma: float = Field(0.5, ge=0, lt=1)  # of the asymmetric node scaling
     alpha: float = Field(0.7, gt=0, lt=1)
     activation: ActivationName = "relu"
@@ -138,7 +149,7 @@ def _measure(run, cfg: RunConfig, ntk_points: int, out: Path) -> None:
 
 def _plan(o: RegimeOptions) -> list[tuple[str, int, int, RunConfig]]:
     return [(k, n, s, regime_config(o, k, n, s)) for k in o.parameterization for n in o.widths
-            for s in range(o.seeds)]
+            for s in range(kind_seeds(o, k))]
 
 
 def execute(o: RegimeOptions, out: Path, progress: bool) -> None:
@@ -201,8 +212,8 @@ PRESET = Preset(
     execute=execute,
     analyse=analyse,
     modes={
-        "quick": {"widths": [64, 128, 256, 512], "steps": 40, "seeds": 1, "depth": 2, "n_train": 32,
-                  "n_test": 32, "ntk_points": 32},
-        "full": {"widths": [64, 128, 256, 512, 1024, 2048, 4096], "steps": 300, "seeds": 3},
+        "quick": {"widths": [64, 128, 256, 512, 1024], "steps": 100, "seeds": 2, "asymmetric_seeds": 24,
+                  "depth": 2, "n_train": 32, "n_test": 32, "ntk_points": 32},
+        "full": {"widths": [64, 128, 256, 512, 1024, 2048, 4096], "steps": 300, "seeds": 3, "asymmetric_seeds": 24},
     },
 )
