@@ -199,6 +199,8 @@ def sweep(
     out: Optional[str] = typer.Option(None, "--out", help="Sweep directory (default: the file's out, or "
                                                         "results/sweeps/NAME)."),
     retries: int = typer.Option(3, "--retries", help="Reruns of a unit whose worker died."),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="Ray: GPUs each run asks for (num_gpus); its "
+                                                                   "runs compute on cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Print one line per finished unit."),
 ):
     """Run a sweep: finished runs are skipped, interrupted ones resume, failed or corrupt ones are redone."""
@@ -213,6 +215,7 @@ def sweep(
         console.print(f"{len(table)} runs in {target}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         return
     res = run_sweep(spec, target, executor=executor, workers=workers, address=address, retries=retries,
+                    gpus_per_run=gpus_per_run,
                     progress=progress)
     counts = res.state.value_counts().to_dict()
     console.print(f"{len(res)} runs in {target}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 _PUBLIC = {"CATALOGUE": "_catalogue", "PRESETS": "_registry", "ExperimentResult": "_registry",
            "Preset": "_registry", "analyse_dir": "_registry", "get_preset": "_registry",
            "read_experiment": "_registry", "register_preset": "_registry", "resolve_options": "_registry",
-           "run_preset": "_registry", "run_problems": "_registry", "report_experiment": "_report"}
+           "run_preset": "_registry", "run_problems": "_registry", "report_experiment": "_report",
+           "split_device": "_registry"}
 __all__ = sorted(_PUBLIC)
 
 
@@ -47,4 +48,5 @@ if TYPE_CHECKING:
     from ._registry import resolve_options as resolve_options
     from ._registry import run_preset as run_preset
     from ._registry import run_problems as run_problems
+    from ._registry import split_device as split_device
     from ._report import report_experiment as report_experiment

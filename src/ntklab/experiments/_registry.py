@@ -32,7 +32,7 @@ from typing import Callable
 
 from pydantic import BaseModel
 
-from .._device import resolve_device, using_device
+from .._device import current_device, resolve_device, using_device
 from .._errors import ConfigError
 from .._io import atomic_write_json, make_dirs, replace_dir, staging_dir, write_table
 from .._registry import Registry
@@ -147,7 +147,7 @@ def run_preset(name: str, out: str | Path, *, quick=False, full=False, overrides
     ``device=...`` among ``overrides``) is where the preset's runs compute."""
     preset = get_preset(name)
     set_device, overrides = split_device(overrides)
-    device = device if device is not None else set_device
+    device = device if device is not None else set_device if set_device is not None else current_device()
     if device is not None:
         resolve_device(device)
     opts = options if options is not None else resolve_options(preset, quick=quick, full=full, overrides=overrides)

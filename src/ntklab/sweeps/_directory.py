@@ -66,14 +66,16 @@ def sweep_table(units: list[Unit], out: str | Path) -> pd.DataFrame:
 
 
 def run_sweep(spec: SweepSpec, out: str | Path | None = None, *, executor: str = "local", workers: int = 1,
-              address: str | None = None, retries: int = 3, progress: bool = True, on_result=None) -> pd.DataFrame:
-    """Expand, record and execute a sweep; one row per unit with its final state (done/skipped/failed)."""
+              address: str | None = None, retries: int = 3, progress: bool = True, on_result=None,
+              gpus_per_run: float = 0.0) -> pd.DataFrame:
+    """Expand, record and execute a sweep; one row per unit with its final state (done/skipped/failed).
+    ``gpus_per_run`` (Ray): GPUs each run asks Ray for; its runs then compute on ``cuda``."""
     units = expand_sweep(spec)
     out = Path(out) if out is not None else default_sweep_dir(spec)
     make_dirs(out)
     write_sweep_record(spec, units, out)
     results = execute_units(units, out, executor=executor, workers=workers, address=address, retries=retries,
-                            progress=progress, on_result=on_result)
+                            progress=progress, on_result=on_result, gpus_per_run=gpus_per_run)
     by_id = {r["id"]: r for r in results}
     rows = [{"id": u.id, **u.grid, "seed": u.seed, "state": by_id.get(u.id, {}).get("state", "failed"),
              "error": by_id.get(u.id, {}).get("error", "")} for u in units]

@@ -269,16 +269,21 @@ def _local(units, sweep_dir, workers, threads, retries, report, driver: bool) ->
         raise KeyboardInterrupt
 
 
-def _ray(units, sweep_dir, workers, threads, address, retries, report) -> None:
+def _ray(units, sweep_dir, workers, threads, address, retries, report, gpus_per_run) -> None:
     from ._ray_workers import run_on_ray
 
-    run_on_ray(units, sweep_dir, workers=workers, threads=threads, address=address, retries=retries, report=report)
+    run_on_ray(units, sweep_dir, workers=workers, threads=threads, address=address, retries=retries, report=report,
+               gpus_per_run=gpus_per_run)
 
 
 def execute_units(units: list[Unit], sweep_dir: str | Path, *, executor: str = "local", workers: int = 1,
                   threads: int | None = 1, address: str | None = None, retries: int = 3, progress: bool = True,
-                  on_result: Callable[[dict], None] | None = None, driver: bool = True) -> list[dict]:
+                  on_result: Callable[[dict], None] | None = None, driver: bool = True,
+                  gpus_per_run: float = 0.0) -> list[dict]:
     """Run every unit (finished ones are skipped); one summary dict per unit, in order of completion.
+
+    ``gpus_per_run`` (Ray only): each run's actor asks Ray for that many GPUs (``num_gpus``) and its runs compute
+    on ``cuda`` (the GPU Ray assigned it).
 
     ``threads``: torch threads of every unit wherever it runs (None or 0: this process's setting for the units
     run here, the library default in workers); ``on_result`` also receives events (dicts without ``id``, e.g.
@@ -293,10 +298,15 @@ def execute_units(units: list[Unit], sweep_dir: str | Path, *, executor: str = "
         raise ConfigError("threads", f"got {threads}", allowed="an integer >= 1, or 0/None for the default")
     if address is not None and executor != "ray":
         raise ConfigError("--address", "applies to --executor ray only")
+    if not gpus_per_run >= 0:
+        raise ConfigError("--gpus-per-run", f"got {gpus_per_run}", allowed="a number >= 0")
+    if gpus_per_run and executor != "ray":
+        raise ConfigError("--gpus-per-run", "applies to --executor ray only (locally, set device in the sweep's "
+                                            "base or with set: [device=cuda])")
     sweep_dir = Path(sweep_dir).resolve()
     report = _Reporter(len(units), progress, on_result)
     if executor == "ray":
-        _ray(units, sweep_dir, workers, threads, address, retries, report)
+        _ray(units, sweep_dir, workers, threads, address, retries, report, gpus_per_run)
     elif workers == 1 or (driver and len(units) <= 1):
         for u in units:
             report(run_unit(u.to_dict(), sweep_dir, threads=threads))

@@ -28,44 +28,55 @@ RESTART_WAIT_S = 120.0  # how long an actor whose process died may take to be re
 class UnitWorker:
     """A persistent worker (a Ray actor): torch and ntklab imported at construction, ``threads`` torch threads."""
 
-    def __init__(self, threads: int | None):
+    def __init__(self, threads: int | None, device: str | None = None):
         if threads:
             os.environ["OMP_NUM_THREADS"] = str(threads)
         import torch
 
         if threads:
             torch.set_num_threads(threads)
-        self.threads = threads
+        self.threads, self.device = threads, device
 
     def ready(self) -> int:
         return os.getpid()
 
     def run(self, unit: dict, sweep_dir: str) -> dict:
-        return run_unit(unit, sweep_dir, threads=self.threads)
+        return run_unit(unit, sweep_dir, threads=self.threads, device=self.device)
 
 
-def _connect(ray, workers: int, address: str | None) -> int:
-    """ray.init; the number of actors to start (the private instance's CPUs, or the cluster's)."""
+def _connect(ray, workers: int, address: str | None, gpus_per_run: float = 0.0) -> int:
+    """ray.init; the number of actors to start (the private instance's CPUs, or the cluster's; with
+    ``gpus_per_run``, no more than its GPUs can hold)."""
     kw = dict(log_to_driver=False, configure_logging=False)
     if address is None:
         ray.init(num_cpus=workers, include_dashboard=False, **kw)
-        return workers
-    ray.init(address=address, **kw)
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+        n = workers
+    else:
+        ray.init(address=address, **kw)
+        n = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    if gpus_per_run:
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        if gpus < gpus_per_run:
+            raise ConfigError("--gpus-per-run", f"the Ray cluster has {gpus:g} GPUs",
+                              allowed=f"at most {gpus:g}, or start nodes with ray start --num-gpus=G")
+        n = min(n, int(gpus // gpus_per_run))
+    return n
 
 
 def run_on_ray(units: list[Unit], sweep_dir: Path, *, workers: int, threads: int | None, address: str | None,
-               retries: int, report) -> None:
+               retries: int, report, gpus_per_run: float = 0.0) -> None:
     try:
         import ray
         from ray.exceptions import RayActorError
     except ModuleNotFoundError:
         raise ConfigError("--executor", "ray is not installed (pip install ray)", allowed="local") from None
     started = time.time()
-    n = min(_connect(ray, workers, address), max(1, len(units)))
+    n = min(_connect(ray, workers, address, gpus_per_run), max(1, len(units)))
     try:
-        actor_cls = ray.remote(num_cpus=1, max_restarts=retries, max_task_retries=0)(UnitWorker)
-        actors = [actor_cls.remote(threads) for _ in range(n)]
+        actor_cls = ray.remote(num_cpus=1, num_gpus=gpus_per_run, max_restarts=retries,
+                               max_task_retries=0)(UnitWorker)
+        device = "cuda" if gpus_per_run else None  # Ray sets CUDA_VISIBLE_DEVICES to the actor's GPU
+        actors = [actor_cls.remote(threads, device) for _ in range(n)]
         _Dispatcher(ray, RayActorError, actors, units, str(sweep_dir), retries, report, started).run()
     finally:
         ray.shutdown()

@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .._errors import ConfigError
 from ..config import RunConfig, apply_overrides, config_from_dict, load_config
-from ..experiments import get_preset, resolve_options
+from ..experiments import get_preset, resolve_options, split_device
 from ..runs import run_id
 
 __all__ = ["SweepSpec", "SweepClaim", "Unit", "load_sweep", "sweep_from_dict", "expand_sweep"]
@@ -250,15 +250,17 @@ def _config_units(spec: SweepSpec) -> list[Unit]:
 
 def _preset_units(spec: SweepSpec) -> list[Unit]:
     preset = get_preset(spec.base.preset)
+    device, sets = split_device(spec.set)  # every preset's device: not one of its options
     base = resolve_options(preset, quick=spec.base.mode == "quick", full=spec.base.mode == "full",
-                           overrides=spec.set)
+                           overrides=sets)
     units = []
     for pt in _points(spec):
         try:
             opts = apply_overrides(base, [_override(k, v) for k, v in pt.items()])
         except ConfigError as exc:
             raise ConfigError(exc.field, f"{str(exc).split(': ', 1)[-1]} [grid point {pt}]") from None
-        payload = {"preset": preset.name, "options": opts.model_dump(mode="json")}
+        payload = {"preset": preset.name, "options": opts.model_dump(mode="json"),
+                   **({"device": device} if device is not None else {})}
         units.append(Unit(id=run_id(payload), kind="preset", grid=pt, seed=None, payload=payload))
     return units
 

@@ -31,6 +31,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._device import current_device, using_device
 from .._io import atomic_write_json, make_dirs
 from .._threads import torch_threads
 from ..experiments import get_preset, run_preset
@@ -95,13 +96,14 @@ def _execute(unit: Unit, path: Path) -> None:
     if read_status(path).get("status") in ("done", "diverged"):
         _wipe(path)
     set_status(path, "running")
-    run_preset(preset.name, path, options=opts, progress=False)
+    run_preset(preset.name, path, options=opts, progress=False, device=current_device() or unit.payload.get("device"))
     set_status(path, "done", files=file_digests(path))
 
 
-def run_unit(unit: dict, sweep_dir: str | Path, *, threads: int | None = None) -> dict:
-    """Do unit ``unit`` (a :meth:`Unit.to_dict`) under ``sweep_dir`` unless it is finished; a summary dict."""
-    with torch_threads(threads):
+def run_unit(unit: dict, sweep_dir: str | Path, *, threads: int | None = None, device: str | None = None) -> dict:
+    """Do unit ``unit`` (a :meth:`Unit.to_dict`) under ``sweep_dir`` unless it is finished; a summary dict.
+    ``device``: where its runs compute (default: the unit's own: its config's, or its preset's ``device``)."""
+    with torch_threads(threads), using_device(device):
         return _run_unit(Unit.from_dict(unit), sweep_dir)
 
 
