@@ -85,6 +85,10 @@ class LoopResult:
 
 
 class LoopSink(Protocol):
+    """Where the loop hands what it produces: checkpoints, each run's result, and partial rows when it stops
+    abnormally.  The run store (:mod:`ntklab.runs`) writes them to run directories; :class:`ListSink` keeps them
+    in memory.  Every tensor a sink receives is a CPU snapshot (it loads on any device)."""
+
     def checkpoint(self, index: int, state: dict) -> None:
         """Run ``index``'s resumable state at a step boundary (keys step, model, probes, optimizer, generator,
         rows)."""

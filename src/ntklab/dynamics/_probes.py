@@ -47,6 +47,8 @@ def node_lambdas(model: torch.nn.Module) -> torch.Tensor | None:
 
 
 def risk(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """The training loss of outputs ``out`` (n, K) against targets ``y`` (n, K): ``mse`` = (1/(nK)) Σ_ik
+    (f_k(x_i) − y_ik)² (the authors' normalisation), else the mean cross-entropy against argmax_k y_ik."""
     if loss == "mse":
         return ((out - y) ** 2).mean()
     return F.cross_entropy(out, y.argmax(-1))

@@ -42,6 +42,7 @@ __all__ = ["run_unit", "unit_state", "unit_dir"]
 
 
 def unit_dir(sweep_dir: str | Path, unit_id: str) -> Path:
+    """The directory of unit ``unit_id`` in a sweep: ``<sweep_dir>/runs/<unit_id>`` (the id is its config hash)."""
     return Path(sweep_dir) / "runs" / unit_id
 
 
