@@ -33,32 +33,42 @@ from ._stack import NetStack
 __all__ = ["width_sweep"]
 
 
-def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad: int = 2000, lr_factor: float = 0.5,
-                every: int = 500, tol: float = 0.0, scaling: str = "ntk", trainable=PARAMS,
+def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad: int = 2000, lr_factor=0.5,
+                every: int = 500, tol: float = 0.0, on_rise: str = "stop", scaling: str = "ntk", trainable=PARAMS,
                 breakpoints: str = "uniform", output: str = "symmetric", activation: str = "relu",
-                ntk_widths=(), progress=None) -> dict[str, pd.DataFrame]:
+                ntk_widths=(), spline_knots=(), progress=None) -> dict[str, pd.DataFrame]:
+    """``lr_factor``: one factor, or a list (a step-size sweep: every target x seed x factor, column ``lr_factor``;
+    the nets of one target and seed share their initialisation).  ``steps``: the budget (one, or a dict
+    width -> budget) of the largest factor; a smaller factor f gets steps * max(factors) / f, the same
+    gradient-flow time eta * steps.  The spline baselines use the knot counts ``widths`` and ``spline_knots``."""
     trainable = check_trainable(trainable)
+    factors = [float(v) for v in (lr_factor if isinstance(lr_factor, (list, tuple)) else [lr_factor])]
     quads = {f.name: gauss_legendre(n_quad, breaks=f.singularities) for f in targets}
     errors, curves, bps, ntk = [], [], [], []
     for m in widths:
-        combos = [(f, s) for f in targets for s in range(seeds)]
+        combos = [(f, s, lf) for f in targets for s in range(seeds) for lf in factors]
         ps = [init_params(int(m), seed=1000 * s + int(m), scaling=scaling, breakpoints=breakpoints, output=output)
-              for _, s in combos]
-        stack = NetStack.from_params(ps, [quads[f.name] for f, _ in combos], activation=activation,
+              for _, s, _ in combos]
+        stack = NetStack.from_params(ps, [quads[f.name] for f, _, _ in combos], activation=activation,
                                      trainable=trainable)
-        y = np.stack([f(quads[f.name].x).numpy() for f, _ in combos])
-        y = torch.from_numpy(y)
-        res = gd_train(stack, y, steps=steps, lr_factor=lr_factor, every=every, tol=tol)
+        y = torch.from_numpy(np.stack([f(quads[f.name].x).numpy() for f, _, _ in combos]))
+        base = int(steps[m] if isinstance(steps, dict) else steps)
+        budgets = [int(round(base * max(factors) / lf)) for _, _, lf in combos]
+        res = gd_train(stack, y, steps=budgets, lr_factor=[lf for _, _, lf in combos], every=every, tol=tol,
+                       on_rise=on_rise)
         change = relative_weight_change(res.init, res.params, stack.mask, trainable)
-        for b, (f, s) in enumerate(combos):
+        for b, (f, s, lf) in enumerate(combos):
             fnorm = float(quads[f.name].norm(y[b]))
-            rel = float(res.curves[res.curves.net == b].rel_error.iloc[-1])
-            errors.append({"target": f.name, "m": int(m), "seed": s, "error": rel * fnorm, "rel_error": rel,
-                           "weight_change": float(change[b]), "lr": float(res.lr[b]), "status": res.status[b],
-                           "steps_run": int(res.steps_run[b])})
+            rel = float(res.rel_error[b])
+            errors.append({"target": f.name, "m": int(m), "seed": s, "lr_factor": lf, "error": rel * fnorm,
+                           "rel_error": rel, "weight_change": float(change[b]), "lr": float(res.lr[b]),
+                           "lr_final": float(res.lr_final[b]), "halvings": int(res.halvings[b]),
+                           "status": res.status[b], "steps_run": int(res.steps_run[b]), "budget": budgets[b]})
             cb = res.curves[res.curves.net == b]
-            curves.append(pd.DataFrame({"target": f.name, "m": int(m), "seed": s, "step": cb.step.values,
-                                        "rel_error": cb.rel_error.values}))
+            curves.append(pd.DataFrame({"target": f.name, "m": int(m), "seed": s, "lr_factor": lf,
+                                        "step": cb.step.values, "rel_error": cb.rel_error.values}))
+            if lf != factors[0]:
+                continue  # breakpoints and spectra of the first (reference) step size only
             for phase, P in (("init", res.init), ("final", res.params)):
                 t = (-P["b"][b, :m] / P["w"][b, :m]).numpy()
                 bps.append(pd.DataFrame({"target": f.name, "m": int(m), "seed": s, "phase": phase, "t": t}))
@@ -70,7 +80,8 @@ def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad:
                                              "index": np.arange(1, ev.size + 1), "eigenvalue": ev}))
         if progress is not None:
             progress(int(m))
-    splines = pd.concat([spline_errors(f, widths, quads[f.name]).assign(target=f.name) for f in targets],
+    knots = sorted({int(k) for k in [*widths, *spline_knots] if int(k) >= 2})
+    splines = pd.concat([spline_errors(f, knots, quads[f.name]).assign(target=f.name) for f in targets],
                         ignore_index=True)
     cat = lambda parts, cols: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)  # noqa
     return {"errors": pd.DataFrame(errors), "splines": splines,
