@@ -44,12 +44,22 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-__all__ = ["descend", "DescentResult", "diverging", "DIVERGENCE_FACTOR", "MIN_RECORDS", "STATUSES", "RISE"]
+__all__ = ["descend", "DescentResult", "diverging", "last_half_drop", "DIVERGENCE_FACTOR", "MIN_RECORDS", "STATUSES", "RISE"]
 
 DIVERGENCE_FACTOR = 1e3  # a problem whose loss exceeds this multiple of its initial loss has diverged
 MIN_RECORDS = 4  # the rule is first checked at the 4th record: a half-run of at least two records
 STATUSES = ("converged", "budget", "unstable", "diverged")
 RISE = {torch.float64: 1e-7, torch.float32: 1e-4}  # a record-to-record rise beyond the rounding of the loss
+
+
+def last_half_drop(steps, losses) -> float:
+    """(L(t_half) - L(t)) / L(t) over one problem's records (steps ascending): the quantity the stopping rule
+    bounds by ``tol``, t the last record and t_half the last record at or before t / 2 (NaN: fewer than 2)."""
+    steps, losses = list(steps), list(losses)
+    if len(steps) < 2 or not losses[-1] > 0:
+        return float("nan")
+    half = max(i for i, s in enumerate(steps) if s <= steps[-1] / 2)
+    return float((losses[half] - losses[-1]) / losses[-1])
 
 
 def diverging(loss: torch.Tensor, first: torch.Tensor) -> torch.Tensor:

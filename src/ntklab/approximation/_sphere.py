@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from .._threads import torch_threads
-from ._descent import descend
+from ._descent import descend, last_half_drop
 from ._net1d import check_trainable
 from ._quadrature import sphere_monte_carlo
 
@@ -176,12 +176,13 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                 curves.append(cv.drop(columns=["net", "loss"]))
                 last = cv.sort_values("step").groupby("net").tail(1).set_index("net")
                 for i, (s, lf) in enumerate(combos):
-                    row = last.loc[i]
+                    row, ci = last.loc[i], cv[cv.net == i].sort_values("step")
                     errors.append({"target": f.name, "d": d, "m": int(m), "seed": s, "lr_factor": lf,
                                    "rel_error": float(row.rel_error), "train_rel_error": float(row.train_rel_error),
                                    "weight_change": float(change[i]), "lr": float(eta[i]), "status": res.status[i],
                                    "steps_run": int(res.steps_run[i]), "budget": int(round(budget * max(factors) / lf)),
-                                   "halvings": int(res.halvings[i]), "depth": depth})
+                                   "halvings": int(res.halvings[i]), "depth": depth,
+                                   "last_half_drop": last_half_drop(ci.step, ci.loss)})
                 if progress is not None:
                     progress(f"{f.name} d={d} m={m}")
     return {"errors": pd.DataFrame(errors), "curves": pd.concat(curves, ignore_index=True)}

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from .._threads import torch_threads
+from ._descent import last_half_drop
 from ._gd import gd_train
 from ._measures import ntk_spectrum, relative_weight_change
 from ._net1d import PARAMS, check_trainable, init_params
@@ -60,11 +61,12 @@ def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad:
         for b, (f, s, lf) in enumerate(combos):
             fnorm = float(quads[f.name].norm(y[b]))
             rel = float(res.rel_error[b])
+            cb = res.curves[res.curves.net == b]
             errors.append({"target": f.name, "m": int(m), "seed": s, "lr_factor": lf, "error": rel * fnorm,
                            "rel_error": rel, "weight_change": float(change[b]), "lr": float(res.lr[b]),
                            "lr_final": float(res.lr_final[b]), "halvings": int(res.halvings[b]),
-                           "status": res.status[b], "steps_run": int(res.steps_run[b]), "budget": budgets[b]})
-            cb = res.curves[res.curves.net == b]
+                           "status": res.status[b], "steps_run": int(res.steps_run[b]), "budget": budgets[b],
+                           "last_half_drop": last_half_drop(cb.step, cb.rel_error ** 2)})
             curves.append(pd.DataFrame({"target": f.name, "m": int(m), "seed": s, "lr_factor": lf,
                                         "step": cb.step.values, "rel_error": cb.rel_error.values}))
             if lf != factors[0]:

@@ -11,7 +11,7 @@ from ntklab.cli import main
 from ntklab.experiments import get_preset
 from ntklab.experiments.approximation._interval_claims import TargetNets, flow_claims, rate_claims
 
-SMALL_1D = ["widths=[8,16,24,32]", "seeds=2", "steps=3000", "every=250", "sweep_steps=250", "sweep_seeds=1",
+SMALL_1D = ["widths=[8,16,24,32]", "seeds=2", "steps=1500", "every=100", "sweep_steps=100", "sweep_seeds=1",
             "ntk_widths=[8]"]
 
 
@@ -36,11 +36,11 @@ def test_approximation_1d_small(tmp_path):
     needed = claims.set_index("name").loc["steps each width needed (stopping rule)"]
     assert needed.verdict == "REPORTED" and "m=32" in needed.measured
     errors = pd.read_parquet(tmp_path / "tables" / "errors.parquet")
-    assert set(errors.status) <= {"converged", "budget"} and (errors.steps_run <= 3000).all()
+    assert set(errors.status) <= {"converged", "budget"} and (errors.steps_run <= 1500).all()
     sweep = pd.read_parquet(tmp_path / "tables" / "sweep.parquet")
     assert sorted(sweep.lr_factor.unique()) == [0.0625, 0.125, 0.25, 0.5]
     # one gradient-flow time: f * budget is the same for every factor
-    assert (sweep.lr_factor * sweep.budget).nunique() == 1 and int(sweep.budget.max()) == 8 * 250
+    assert (sweep.lr_factor * sweep.budget).nunique() == 1 and int(sweep.budget.max()) == 8 * 100
     rates = pd.read_csv(tmp_path / "rates.csv")
     assert set(rates.method) == {"network", "interpolant", "projection"}
     assert len(list((tmp_path / "figures").glob("approx1d_*.png"))) == 5
@@ -65,7 +65,8 @@ def test_approximation_sphere_small(tmp_path):
 def test_every_net_diverging_gives_no_pass_and_names_them(tmp_path, capsys, preset, sets):
     claims = _run(preset, tmp_path, *sets)
     shown = capsys.readouterr().out
-    assert "PASS" not in set(claims.verdict)
+    # the spline reference needs no training: it stays a PASS of the splines
+    assert "PASS" not in set(claims[~claims.name.str.startswith("gaussian: spline")].verdict)
     trained = claims[claims.name.str.contains("falls|no faster|gather")]
     assert len(trained) and (trained.verdict == "INCONCLUSIVE").all()
     assert trained.measured.str.contains(r"nets diverged or unfinished \(").all()

@@ -110,8 +110,10 @@ def converged_widths(e: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     for m in ok.index[~ok.values]:
         g = e[e.m == m]
         n_conv = int((g.status == "converged").sum())
-        excluded.append(f"m={m}: {n_conv}/{len(g)} converged within {int(g.budget.max()) if 'budget' in g else '?'}"
-                        f" steps")
+        budget = f" within {int(g.budget.max())} steps" if "budget" in g else ""
+        drop = (f" (loss still fell {g.last_half_drop.median():.0%} over the last half)"
+                if "last_half_drop" in g and g.last_half_drop.notna().any() else "")
+        excluded.append(f"m={m}: {n_conv}/{len(g)} converged{budget}{drop}")
     return e[e.m.isin(ok.index[ok.values])], excluded
 
 
