@@ -121,10 +121,10 @@ def test_gd_converges_to_the_rule_and_reports_per_net_factors():
     q = gauss_legendre(400)
     f = make_target("gaussian")
     st = NetStack.from_params([init_params(8, seed=0), init_params(8, seed=0)], [q, q])
-    res = gd_train(st, f(st.x), steps=60_000, lr_factor=[0.1, 0.025], every=50, tol=0.05)
+    res = gd_train(st, f(st.x), steps=30_000, lr_factor=[0.1, 0.05], every=50, tol=0.05)
     assert res.status == ["converged", "converged"]
-    assert float(res.lr[0]) == pytest.approx(4 * float(res.lr[1]), rel=1e-12)
-    # the same flow time t = eta * steps, so the smaller step needs about four times the steps
+    assert float(res.lr[0]) == pytest.approx(2 * float(res.lr[1]), rel=1e-12)
+    # the rule reads gradient-flow time t = eta * steps, so the half step needs about twice the steps
     ratio = int(res.steps_run[1]) / int(res.steps_run[0])
-    assert 2 < ratio < 8
+    assert 1.5 < ratio < 3
     assert math.isfinite(float(res.rel_error[0])) and float(res.rel_error[0]) < 0.9

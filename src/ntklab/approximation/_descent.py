@@ -122,6 +122,33 @@ class _Run:
             self.obj = self.obj.select(keep)
 
 
+def _keep(mask, loss, grad, bad):
+    """loss, grad and bad without the problems of ``mask`` (they have just stopped)."""
+    return loss[~mask], {k: v[~mask] for k, v in grad.items()}, bad[~mask]
+
+
+def _at_record(run: _Run, t: int, loss, grad, bad, tol: float, on_rise: str):
+    """The checks of a record step: a rise since the last record (halve or stop), then the stopping rule."""
+    rose = torch.zeros_like(bad)
+    if run.history:
+        rose = ~bad & (loss > run.history[-1] * (1 + RISE.get(loss.dtype, 1e-4)))
+        if on_rise == "halve":
+            run.eta = torch.where(rose, run.eta / 2, run.eta)
+            run.halvings[run.rows[rose]] += 1
+        else:
+            run.stop(rose, "unstable", t, loss)
+            loss, grad, bad = _keep(rose, loss, grad, bad)
+            rose = rose[~rose]
+    run.history.append(loss.clone())
+    j = len(run.history) - 1
+    if tol > 0 and j >= MIN_RECORDS:
+        drop = run.history[j // 2] - loss
+        done = ~bad & ~rose & (drop <= tol * loss) & (drop <= tol * (run.first - loss))
+        run.stop(done, "converged", t, loss)
+        loss, grad, bad = _keep(done, loss, grad, bad)
+    return loss, grad, bad
+
+
 def descend(objective, params: dict, eta: torch.Tensor, *, steps, every: int, tol: float = 0.0,
             trainable=None, monitor=None, on_rise: str = "stop") -> DescentResult:
     """GD on every problem of ``objective`` from ``params`` with step sizes ``eta`` (B,), each to its stopping rule.
@@ -147,32 +174,16 @@ def descend(objective, params: dict, eta: torch.Tensor, *, steps, every: int, to
         if recording or t == steps or bool(bad.any()):
             run.record(t, loss)
         if recording:
-            rose = torch.zeros_like(bad)
-            if run.history:
-                rose = ~bad & (loss > run.history[-1] * (1 + RISE.get(loss.dtype, 1e-4)))
-                if on_rise == "halve":
-                    run.eta = torch.where(rose, run.eta / 2, run.eta)
-                    run.halvings[run.rows[rose]] += 1
-                else:
-                    run.stop(rose, "unstable", t, loss)
-                    loss, grad, bad = loss[~rose], {k: v[~rose] for k, v in grad.items()}, bad[~rose]
-            run.history.append(loss.clone())
-            j = len(run.history) - 1
-            if tol > 0 and j >= MIN_RECORDS:
-                drop = run.history[j // 2] - loss
-                done = ~bad & ~rose & (drop <= tol * loss) & (drop <= tol * (run.first - loss))
-                run.stop(done, "converged", t, loss)
-                loss, grad, bad = loss[~done], {k: v[~done] for k, v in grad.items()}, bad[~done]
+            loss, grad, bad = _at_record(run, t, loss, grad, bad, tol, on_rise)
         run.stop(bad, "diverged", t, loss)
-        if bad.any():
-            loss, grad = loss[~bad], {k: v[~bad] for k, v in grad.items()}
+        loss, grad, _ = _keep(bad, loss, grad, bad)
         if t in ends and t < steps:
             spent = budgets[run.rows] <= t
             if spent.any():
                 if not recording:
                     run.record(t, loss)
                 run.stop(spent, "budget", t, loss)
-                loss, grad = loss[~spent], {k: v[~spent] for k, v in grad.items()}
+                loss, grad, _ = _keep(spent, loss, grad, spent)
         if t == steps or run.rows.numel() == 0:
             last = loss
             break

@@ -151,7 +151,8 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                        tol: float = 0.0, on_rise: str = "stop", trainable=("w", "b"), dtype: str = "float32",
                        depth: int = 1, progress=None) -> dict[str, pd.DataFrame]:
     """Frames ``errors`` (target, d, m, seed, lr_factor, rel_error (test), train_rel_error, weight_change, lr,
-    status, steps_run, budget) and ``curves`` (seed, lr_factor, step, train_rel_error, rel_error, target, d, m).
+    status, steps_run, budget, halvings, depth, last_half_drop) and ``curves`` (seed, lr_factor, step,
+    train_rel_error, rel_error, target, d, m, depth).
     ``steps``: one budget or a dict width -> budget; ``n_test`` test points (default ``n_points``)."""
     trainable = check_trainable(trainable)
     if depth > 1 and "a" in trainable:
@@ -172,7 +173,8 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                                                       depth=depth, on_rise=on_rise)
                 s_of = {i: s for i, (s, _) in enumerate(combos)}
                 lf_of = {i: lf for i, (_, lf) in enumerate(combos)}
-                cv = cv.assign(seed=cv.net.map(s_of), lr_factor=cv.net.map(lf_of), target=f.name, d=d, m=int(m))
+                cv = cv.assign(seed=cv.net.map(s_of), lr_factor=cv.net.map(lf_of), target=f.name, d=d, m=int(m),
+                               depth=depth)
                 curves.append(cv.drop(columns=["net", "loss"]))
                 last = cv.sort_values("step").groupby("net").tail(1).set_index("net")
                 for i, (s, lf) in enumerate(combos):

@@ -50,9 +50,9 @@ class ApproxSphereOptions(BaseModel):
     widths: Widths = Field(default_factory=lambda: [16, 32, 64, 128])
     deep_depth: int = Field(2, ge=2)
     deep_widths: Annotated[list[int], AfterValidator(within(2, each=True))] = Field(
-        default_factory=lambda: [16, 32, 64])
+        default_factory=lambda: [8, 16, 24, 32])
     seeds: int = Field(2, ge=1)
-    steps: int = Field(10_000, ge=1)
+    steps: int = Field(5000, ge=1)
     tol: float = Field(0.1, gt=0, lt=1)
     every: int = Field(200, ge=1)
     n_points: int = Field(4000, ge=10)
