@@ -133,6 +133,8 @@ def _sweep(errors_by_factor: dict, statuses=None, widths=(8, 16)):
     ({0.5: 0.0130, 0.25: 0.0101, 0.125: 0.01001, 0.0625: 0.0100}, None, "PASS", "m=8: f=0.25", "0/2 nets"),
     ({0.5: 0.3, 0.25: 0.0101, 0.125: 0.01001, 0.0625: 0.0100}, {(8, 0.5): "unstable", (16, 0.5): "unstable"},
      "PASS", "m=16: f=0.25", "2/2 nets"),
+    # ending below the flow error reaches it (the theorem is an upper bound)
+    ({0.5: 0.0080, 0.25: 0.0150, 0.125: 0.01001, 0.0625: 0.0100}, None, "PASS", "m=8: f=0.5", "2/2 nets"),
     # no step >= 4x the flow proxy's is within the tolerance (unstable at m=8, off the flow at m=16): FAIL
     ({0.5: 0.3, 0.25: 0.0130, 0.125: 0.01001, 0.0625: 0.0100}, {(8, 0.5): "unstable", (8, 0.25): "unstable"},
      "FAIL", "m=8: f=nan", "1/2 nets"),

@@ -18,9 +18,11 @@ r"""The claims of ``approximation-1d`` and what each one says the theory says.
    *descent* with a finite step (below a step-size bound) the bounds of the gradient-flow analysis (Welper 2023).
    At each width and seed the step-size sweep runs eta = f / lambda_max(Theta_0) for every f of a grid, to one
    gradient-flow time T = f * steps; a run whose loss rose (the edge of stability) is unstable and stops.  PASS
-   when, for every net, a step >= 4x the smallest (the stand-in for flow) reaches the flow error at T within
-   ``flow_tol`` (relative).  Precondition: the smallest step stands in for flow (halving it changes the error by
-   less than flow_tol / 2).  The issue's wording, "GD at the largest stable step reaches the small-step error",
+   when, for every net, a step >= 4x the smallest (the stand-in for flow) reaches the flow error at T:
+   e_GD(T) <= (1 + ``flow_tol``) e_flow(T).  One-sided, as the theorem is: GD attains the flow's error *bound*; a
+   finite step that ends below the flow error (trajectories that pass a plateau at different times) attains it
+   too.  Precondition: the smallest step stands in for flow (halving it changes the error by less than
+   flow_tol / 2).  The issue's wording, "GD at the largest stable step reaches the small-step error",
    is reported beside it with its measurement (``{target}: largest stable step against flow``): stability
    (a descending loss, eta < 2 / sharpness) does not bound the deviation from the flow, which is first order in
    eta * sharpness (backward error analysis: GD follows the modified flow of L + (eta/4) ||grad L||^2, Barrett &
@@ -154,8 +156,8 @@ def _sweep_table(g: pd.DataFrame) -> pd.DataFrame:
 
 
 def _reaching(tab: pd.DataFrame, tol: float) -> list[float]:
-    """Per net: the largest factor >= 4x the flow proxy whose error is within tol of the flow's (NaN: none)."""
-    return [max((f for f, r in fin if abs(r - 1) <= tol), default=float("nan")) for fin in tab.finite]
+    """Per net: the largest factor >= 4x the flow proxy whose error is at most (1 + tol) the flow's (NaN: none)."""
+    return [max((f for f, r in fin if r <= 1 + tol), default=float("nan")) for fin in tab.finite]
 
 
 def flow_claims(o, sweep: pd.DataFrame) -> tuple[list[Claim], pd.DataFrame]:
@@ -178,17 +180,18 @@ def flow_claims(o, sweep: pd.DataFrame) -> tuple[list[Claim], pd.DataFrame]:
         flow_f = tab.flow_factor.iloc[0]
         out.append(claim(
             name, lambda f=flags: all(f),
-            lambda tab=tab: ("largest step within tolerance: " + ", ".join(
+            lambda tab=tab: ("largest step reaching it: " + ", ".join(
                 f"m={r.m}: f={r.reaching_factor:g}" for r in tab.itertuples())
                 + f" (flow proxy f={flow_f:g}; halving it changes the error by ≤ {tab.proxy_change.max():.2%})"),
-            f"a step f ≥ {4 * flow_f:g} has |e_GD / e_flow - 1| ≤ {o.flow_tol:g} at the common flow time "
+            f"a step f ≥ {4 * flow_f:g} has e_GD ≤ (1 + {o.flow_tol:g}) e_flow at the common flow time "
             "(Welper 2024: GD with a finite step attains the gradient-flow bounds)", requires=pre,
             support=seed_support(flags, "nets")))
-        within = (tab.stable_ratio - 1).abs() <= o.flow_tol
+        within = tab.stable_ratio <= 1 + o.flow_tol
         out.append(reported(
             f"{t}: largest stable step against flow (the issue's wording)",
             lambda tab=tab, within=within: (
-                f"{int(within.sum())}/{len(tab)} nets within {o.flow_tol:g}; e(largest stable)/e(flow): " + ", ".join(
+                f"{int(within.sum())}/{len(tab)} nets reach (1 + {o.flow_tol:g}) e_flow; e(largest stable)/e(flow): "
+                + ", ".join(
                     f"m={r.m}: f={r.stable_factor:g} {r.stable_ratio:.3f}" for r in tab.itertuples())),
             "stable (descending) is not flow-like: the deviation is first order in η·sharpness (Barrett & Dherin "
             "2021)", requires=pre))
