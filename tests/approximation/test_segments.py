@@ -128,3 +128,20 @@ def test_gd_converges_to_the_rule_and_reports_per_net_factors():
     ratio = int(res.steps_run[1]) / int(res.steps_run[0])
     assert 1.5 < ratio < 3
     assert math.isfinite(float(res.rel_error[0])) and float(res.rel_error[0]) < 0.9
+
+
+def test_nets_of_different_widths_train_alike_alone_and_in_one_padded_stack():
+    # width_sweep stacks every width into one program padded to the largest: the padded nodes (a = w = b = 0,
+    # mask 0) must leave each net's GD path unchanged (the same quadrature sums, regrouped: rounding only)
+    q, f = gauss_legendre(400, breaks=(0.0,)), make_target("cusp")
+    ps = [init_params(8, seed=0), init_params(24, seed=1)]
+    both = NetStack.from_params(ps, [q, q])
+    joint = gd_train(both, f(both.x), steps=300, lr=0.05, every=50)
+    for i, p in enumerate(ps):
+        one = NetStack.from_params([p], [q])
+        alone = gd_train(one, f(one.x), steps=300, lr=0.05, every=50)
+        m = p["a"].shape[0]
+        assert float(joint.rel_error[i]) == pytest.approx(float(alone.rel_error[0]), rel=1e-10)
+        for k in ("a", "w", "b"):
+            assert torch.allclose(joint.params[k][i, :m], alone.params[k][0], rtol=1e-10, atol=1e-13)
+            assert (joint.params[k][i, m:] == 0).all()
