@@ -8,6 +8,7 @@ import torch
 
 from ntklab.approximation import (deep_features, make_target, sphere_forward, sphere_init, sphere_monte_carlo,
                                   sphere_vjp, sphere_width_sweep)
+from ntklab.approximation._sphere import SphereLoss
 
 
 def _full_net(x, m, depth, seed, p):
@@ -54,3 +55,23 @@ def test_sphere_sweep_records_the_rule_and_the_deep_nets_train():
     assert (e.steps_run <= e.budget).all() and set(e.budget) == {3000}
     with pytest.raises(ValueError, match="second-to-last"):
         sphere_width_sweep([f], [8], seeds=1, steps=2, n_points=50, depth=2, trainable=("a", "w", "b"))
+
+
+def test_sphere_loss_and_gradient_match_autograd():
+    # SphereLoss shares the pre-activations between its forward pass and its vjp: against autograd, float64
+    m, d, n = 10, 3, 300
+    x = sphere_monte_carlo(n, d, seed=1).x
+    y = (x[:, 0].abs() ** 0.5)[None]
+    omega = torch.full((n,), 4 * math.pi / n, dtype=torch.float64)
+    ps = [sphere_init(m, d, seed=s, dtype=torch.float64) for s in (0, 1)]
+    p = {k: torch.stack([q[k] for q in ps]) for k in ps[0]}
+    p["a"] = p["a"] + 0.3  # f != 0
+    loss, grad = SphereLoss(x, y, omega).loss_and_grad(p)
+    for i in range(2):
+        q = {k: v[i].clone().requires_grad_() for k, v in p.items()}
+        f = torch.relu(x @ q["w"].T + q["b"]) @ q["a"] / math.sqrt(m)
+        ref = 0.5 * (omega * (f - y[0]) ** 2).sum()
+        ref.backward()
+        assert float(loss[i]) == pytest.approx(ref.item(), rel=1e-12)
+        for k in ("a", "w", "b"):
+            torch.testing.assert_close(grad[k][i], q[k].grad, rtol=1e-10, atol=1e-13)

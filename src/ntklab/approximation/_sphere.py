@@ -80,9 +80,10 @@ def sphere_forward(p: dict, x: torch.Tensor, t: dict | None = None) -> torch.Ten
     return (torch.einsum("snm,sm->sn", torch.relu(z), t["a"]) + torch.einsum("snm,sm->sn", (z > 0) * dz, p["a"])) * c
 
 
-def sphere_vjp(p: dict, x: torch.Tensor, g: torch.Tensor) -> dict:
-    """J^T g for residual weights g (S, n): dL/da, dL/dw, dL/db of L = 1/2 sum_q omega_q (f - y)^2."""
-    z = _pre(p, x)
+def sphere_vjp(p: dict, x: torch.Tensor, g: torch.Tensor, z: torch.Tensor | None = None) -> dict:
+    """J^T g for residual weights g (S, n): dL/da, dL/dw, dL/db of L = 1/2 sum_q omega_q (f - y)^2 (``z``: the
+    pre-activations of ``p`` on ``x`` when already computed)."""
+    z = _pre(p, x) if z is None else z
     c = 1 / math.sqrt(p["a"].shape[1])
     G = (z > 0) * (g[:, :, None] * p["a"][:, None, :] * c)
     spec = "snm,nd->smd" if x.ndim == 2 else "snm,snd->smd"
@@ -110,8 +111,9 @@ class SphereLoss:
         self.x, self.y, self.omega = x, y, omega
 
     def loss_and_grad(self, p):
-        r = sphere_forward(p, self.x) - self.y
-        return 0.5 * (self.omega * r * r).sum(1), sphere_vjp(p, self.x, self.omega * r)
+        z = _pre(p, self.x)  # shared by the forward pass and the vjp
+        r = torch.einsum("snm,sm->sn", torch.relu(z), p["a"]) / math.sqrt(p["a"].shape[1]) - self.y
+        return 0.5 * (self.omega * r * r).sum(1), sphere_vjp(p, self.x, self.omega * r, z)
 
     def select(self, rows):
         x = self.x if self.x.ndim == 2 else self.x[rows]

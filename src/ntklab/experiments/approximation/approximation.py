@@ -36,8 +36,8 @@ APPROX_1D = _preset(
     "Gentile & Welper: GD-trained 1-d shallow nets on Gaussian / cusp / jump, each width to a stopping rule; "
     "rates vs linear splines and the best m-term rate, breakpoints, GD vs gradient flow (step-size sweep).",
     "Gentile & Welper 2022 (arXiv 2209.08399)", Approx1dOptions, execute_1d, analyse_1d,
-    {"widths": [8, 16, 32, 64], "seeds": 2, "steps": 20_000, "every": 500, "sweep_steps": 1000, "ntk_widths": [8]},
-    {"widths": [8, 16, 32, 64, 128, 256], "steps": 1_000_000, "sweep_steps": 20_000, "sweep_seeds": 3})
+    {"widths": [8, 16, 32, 64], "seeds": 2, "steps": 100_000, "every": 500, "sweep_steps": 1000, "ntk_widths": [8]},
+    {"widths": [8, 16, 32, 64, 128, 256], "steps": 5_000_000, "sweep_steps": 20_000, "sweep_seeds": 3})
 
 APPROX_SPHERE = _preset(
     "approximation-sphere",
