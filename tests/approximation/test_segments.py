@@ -7,6 +7,7 @@ import torch
 
 from ntklab.approximation import (NetStack, SegmentLoss, ShallowNet1d, descend, gauss_legendre, gd_train, init_params,
                                   make_target)
+from ntklab.approximation._descent import MIN_RECORDS, tail_drop
 
 
 def _stack(trainable=("a", "w", "b")):
@@ -88,22 +89,47 @@ class _Quadratic:
 
 
 def test_stopping_rule_in_closed_form():
-    h = torch.tensor([1e-3, 1e-5, 1.0, 10.0], dtype=torch.float64)
+    h = torch.tensor([4e-3, 1e-5, 1.0, 10.0], dtype=torch.float64)
     eta = torch.tensor([1.0, 1.0, 0.5, 0.3], dtype=torch.float64)  # eta h = 3 > 2: the last one diverges
     every, tol, steps = 10, 0.05, 4000
     res = descend(_Quadratic(h), {"u": torch.ones(4, dtype=torch.float64)}, eta, steps=steps, every=every, tol=tol)
     # the slow one (h = 1e-5) lowers L by a tiny fraction of L, but steadily: it is not a plateau, it runs on
     assert res.status == ["converged", "budget", "converged", "diverged"]
-    L = lambda t: 0.5e-3 * (1 - 1e-3) ** (2 * t) + 0.01  # noqa: E731  net 0 in closed form
-    j = next(j for j in range(4, steps // every) if L((j // 2) * every) - L(j * every) <= tol * L(j * every)
-             and L((j // 2) * every) - L(j * every) <= tol * (L(0) - L(j * every)))
+    L = lambda t: 2e-3 * (1 - 4e-3) ** (2 * t) + 0.01  # noqa: E731  net 0 in closed form
+    j = next(j for j in range(8, steps // every) if L((j // 4) * every) - L(j * every) <= tol * L(j * every)
+             and L((j // 4) * every) - L(j * every) <= tol * (L(0) - L(j * every)))
     assert int(res.steps_run[0]) == j * every
-    assert int(res.steps_run[2]) == 4 * every  # u halves a step: the first check already finds the floor
+    assert int(res.steps_run[2]) == MIN_RECORDS * every  # u halves a step: the first check finds the floor
     assert 0 < int(res.steps_run[3]) < 10  # |u| doubles a step: 1e3 L_0 within 6 steps
-    assert float(res.params["u"][0]) == pytest.approx((1 - 1e-3) ** (j * every), rel=1e-12)
+    assert float(res.params["u"][0]) == pytest.approx((1 - 4e-3) ** (j * every), rel=1e-12)
     assert float(res.params["u"][1]) == pytest.approx((1 - 1e-5) ** steps, rel=1e-12)
     last = res.curves.groupby("net").step.max().tolist()
     assert last == res.steps_run.tolist()
+
+
+class _Plateau:
+    """A scripted loss per step (one problem): 1 -> 0.5 linearly over 100 steps, a plateau to step 250 (a saddle),
+    0.5 -> 0.1 by step 300, then flat: the stopping rule sees only the losses."""
+
+    def __init__(self):
+        self.t = -1
+
+    def loss_and_grad(self, p):
+        self.t += 1
+        t = self.t
+        level = (1 - 0.5 * t / 100 if t < 100 else 0.5 if t < 250 else max(0.1, 0.5 - 0.4 * (t - 250) / 50))
+        return torch.tensor([level], dtype=torch.float64), {"u": torch.zeros(1, dtype=torch.float64)}
+
+
+def test_a_plateau_does_not_stop_the_rule_unless_three_times_as_long_as_the_run_before_it():
+    # a window of the last half would stop at t = 200 on the plateau (L(100) = L(200) = 0.5); the last three
+    # quarters see the descent before it (L(50) - L(200) = 0.25 > 0.2 L(200)) and stop on the final floor at the
+    # first t with t / 4 >= 300 (the descent ends at 300)
+    res = descend(_Plateau(), {"u": torch.zeros(1, dtype=torch.float64)}, torch.ones(1, dtype=torch.float64),
+                  steps=5000, every=10, tol=0.2)
+    assert res.status == ["converged"] and int(res.steps_run[0]) == 1200
+    assert float(res.loss[0]) == pytest.approx(0.1)
+    assert tail_drop([0, 300, 1200], [1.0, 0.1, 0.1]) == 0.0
 
 
 def test_a_rising_loss_is_unstable_and_budgets_may_differ_per_problem():

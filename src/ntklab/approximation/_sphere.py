@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 
 from .._threads import torch_threads
-from ._descent import descend, last_half_drop
+from ._descent import descend, tail_drop
 from ._net1d import check_trainable
 from ._quadrature import sphere_monte_carlo
 
@@ -153,7 +153,7 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                        tol: float = 0.0, on_rise: str = "stop", trainable=("w", "b"), dtype: str = "float32",
                        depth: int = 1, progress=None) -> dict[str, pd.DataFrame]:
     """Frames ``errors`` (target, d, m, seed, lr_factor, rel_error (test), train_rel_error, weight_change, lr,
-    status, steps_run, budget, halvings, depth, last_half_drop) and ``curves`` (seed, lr_factor, step,
+    status, steps_run, budget, halvings, depth, tail_drop) and ``curves`` (seed, lr_factor, step,
     train_rel_error, rel_error, target, d, m, depth).
     ``steps``: one budget or a dict width -> budget; ``n_test`` test points (default ``n_points``)."""
     trainable = check_trainable(trainable)
@@ -186,7 +186,7 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                                    "weight_change": float(change[i]), "lr": float(eta[i]), "status": res.status[i],
                                    "steps_run": int(res.steps_run[i]), "budget": int(round(budget * max(factors) / lf)),
                                    "halvings": int(res.halvings[i]), "depth": depth,
-                                   "last_half_drop": last_half_drop(ci.step, ci.loss)})
+                                   "tail_drop": tail_drop(ci.step, ci.loss)})
                 if progress is not None:
                     progress(f"{f.name} d={d} m={m}")
     return {"errors": pd.DataFrame(errors), "curves": pd.concat(curves, ignore_index=True)}

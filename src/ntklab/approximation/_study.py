@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from .._threads import torch_threads
-from ._descent import last_half_drop
+from ._descent import tail_drop
 from ._gd import gd_train
 from ._measures import ntk_spectrum, relative_weight_change
 from ._net1d import PARAMS, check_trainable, init_params
@@ -67,7 +67,7 @@ def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad:
                        "rel_error": rel, "weight_change": float(change[b]), "lr": float(res.lr[b]),
                        "lr_final": float(res.lr_final[b]), "halvings": int(res.halvings[b]),
                        "status": res.status[b], "steps_run": int(res.steps_run[b]), "budget": budgets[b],
-                       "last_half_drop": last_half_drop(cb.step, cb.rel_error ** 2)})
+                       "tail_drop": tail_drop(cb.step, cb.rel_error ** 2)})
         curves.append(pd.DataFrame({"target": f.name, "m": m, "seed": s, "lr_factor": lf,
                                     "step": cb.step.values, "rel_error": cb.rel_error.values}))
         if lf != factors[0]:

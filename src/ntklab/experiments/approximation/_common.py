@@ -111,8 +111,8 @@ def converged_widths(e: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         g = e[e.m == m]
         n_conv = int((g.status == "converged").sum())
         budget = f" within {int(g.budget.max())} steps" if "budget" in g else ""
-        drop = (f" (loss still fell {g.last_half_drop.median():.0%} over the last half)"
-                if "last_half_drop" in g and g.last_half_drop.notna().any() else "")
+        drop = (f" (loss still fell {g.tail_drop.median():.0%} over the last three quarters)"
+                if "tail_drop" in g and g.tail_drop.notna().any() else "")
         excluded.append(f"m={m}: {n_conv}/{len(g)} converged{budget}{drop}")
     return e[e.m.isin(ok.index[ok.values])], excluded
 
@@ -126,7 +126,8 @@ def steps_needed(e: pd.DataFrame, panel: str, tol: float, steps: int):
                                           for r in g.itertuples())
                      for c, g in table.groupby(panel, sort=False))
     return reported("steps each width needed (stopping rule)", text,
-                    f"loss fell < {tol:g} over the last half of the run, within {steps} steps (median steps)"), table
+                    f"loss fell < {tol:g} over the last three quarters of the run, within {steps} steps "
+                    "(median steps)"), table
 
 
 def convergence_text(excluded: list[str]) -> str:

@@ -5,16 +5,16 @@ Two sets of runs, both on the Gauss-Legendre L2 loss (segment sums: :class:`ntkl
 
 - the **rate runs**: every target x width x seed from ``lr_factor`` / lambda_max(Theta_0), the step halved whenever
   the loss rises (the largest stable step of the grid lr_factor, lr_factor/2, ...), each to the stopping rule of
-  :func:`ntklab.approximation.descend` (the loss fell by less than ``tol`` over the second half of the run) within
-  ``steps``; a width with an unconverged net is left out of the rate fits;
+  :func:`ntklab.approximation.descend` (the loss fell by less than ``tol`` over the last three quarters of the
+  run) within ``steps``; a width with an unconverged net is left out of the rate fits;
 - the **step-size sweep**: every target x width x ``sweep_seeds`` seed at each factor of ``sweep_factors``, all to
   one gradient-flow time T = max(sweep_factors) * ``sweep_steps`` (a factor f takes T / f steps); a run whose loss
   rises is unstable and stops.
 
 Claims (:mod:`._interval_claims`): the converged error falls with m; no rate faster than the best m-term rate
 (the loss in rate measured); breakpoints gather at the cusp and the jump; GD with a step >= 4x the small-step
-(flow) run's reaches the flow error (the largest stable step against flow reported beside it).  Reported: the steps each width needed, the error at the budget over every width
-(optimisation-limited where a width did not converge), weight change, NTK spectrum decay.
+(flow) run's reaches the flow error (the largest stable step against flow reported beside it).  Reported: the
+steps each width needed, the error at the budget over every width (optimisation-limited where a width did not converge), weight change, NTK spectrum decay.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Approx1dOptions(BaseModel):
     widths: Widths = Field(default_factory=lambda: [8, 16, 32, 64, 128])
     seeds: int = Field(3, ge=1)
     steps: int = Field(800_000, ge=1)
-    tol: float = Field(0.1, gt=0, lt=1)
+    tol: float = Field(0.2, gt=0, lt=1)  # the loss fell < 20 % over the last 3/4 of the run (t^-p: p < 0.13)
     every: int = Field(1000, ge=1)
     n_quad: int = Field(2000, ge=2)
     lr_factor: float = Field(0.5, gt=0)

@@ -4,7 +4,8 @@ Shallow nets (depth 1) and the deep variant of Welper 2023 (constant depth H >= 
 second-to-last layer trained: :func:`ntklab.approximation.sphere_width_sweep`) are trained on a Monte Carlo
 L2(S^{d-1}) loss (``n_points`` uniform points) from ``lr_factor`` / lambda_max(Theta_0), the step halved whenever
 the loss rises, each net to the stopping rule of :func:`ntklab.approximation.descend` (the loss fell by less than
-``tol`` over the second half of the run) within ``steps``; the error is measured on ``n_test`` independent points.
+``tol`` over the last three quarters of the run) within ``steps``; the error is measured on ``n_test`` independent
+points.
 
 Claim per (depth, target, d): ``converged test error falls with width (slope CI below 0)``: the log-log slope of
 the relative test error over the (width, seed) points of the widths whose every net converged; widths with an
@@ -53,7 +54,7 @@ class ApproxSphereOptions(BaseModel):
         default_factory=lambda: [8, 16, 24, 32])
     seeds: int = Field(2, ge=1)
     steps: int = Field(5000, ge=1)
-    tol: float = Field(0.1, gt=0, lt=1)
+    tol: float = Field(0.2, gt=0, lt=1)  # the loss fell < 20 % over the last 3/4 of the run (t^-p: p < 0.13)
     every: int = Field(200, ge=1)
     n_points: int = Field(4000, ge=10)
     n_test: int = Field(4000, ge=10)
