@@ -44,6 +44,6 @@ APPROX_SPHERE = _preset(
     "Welper: GD-trained shallow and deep (second-to-last layer trained) ReLU nets on S^{d-1}, zonal and "
     "spherical-harmonic targets, each width to a stopping rule; Monte Carlo L2 test error vs width.",
     "Welper 2023/2024 (arXiv 2309.04860, 2405.11696)", ApproxSphereOptions, execute_sphere, analyse_sphere,
-    {"seeds": 2, "steps": 1000, "every": 50, "n_points": 2000, "n_test": 2000, "deep_widths": [8, 12, 16, 24]},
+    {"seeds": 2, "steps": 4000, "every": 100, "n_points": 2000, "n_test": 2000, "deep_widths": [8, 12, 16, 24]},
     {"dims": [3, 5], "widths": [16, 32, 64, 128, 256, 512], "deep_widths": [8, 16, 32, 64],
      "steps": 100_000, "n_points": 10_000, "n_test": 10_000})
