@@ -52,7 +52,7 @@ class Approx1dOptions(BaseModel):
     jump_x0: float = Field(1 / math.pi, gt=-1, lt=1)
     widths: Widths = Field(default_factory=lambda: [8, 16, 32, 64, 128])
     seeds: int = Field(3, ge=1)
-    steps: int = Field(800_000, ge=1)
+    steps: int = Field(500_000, ge=1)
     tol: float = Field(0.2, gt=0, lt=1)  # the loss fell < 20 % over the last 3/4 of the run (t^-p: p < 0.13)
     every: int = Field(1000, ge=1)
     n_quad: int = Field(2000, ge=2)
