@@ -53,7 +53,7 @@ class ApproxSphereOptions(BaseModel):
     deep_widths: Annotated[list[int], AfterValidator(within(2, each=True))] = Field(
         default_factory=lambda: [8, 16, 24, 32])
     seeds: int = Field(2, ge=1)
-    steps: int = Field(15_000, ge=1)
+    steps: int = Field(10_000, ge=1)
     tol: float = Field(0.2, gt=0, lt=1)  # the loss fell < 20 % over the last 3/4 of the run (t^-p: p < 0.13)
     every: int = Field(250, ge=1)
     n_points: int = Field(4000, ge=10)
