@@ -136,8 +136,10 @@ def test_gd_stops_diverged_and_converged_nets():
     st = NetStack.from_params([init_params(8, seed=0), init_params(8, seed=1)], [q, q])
     res = gd_train(st, f(st.x), steps=300, lr=50.0, every=10)
     assert res.status == ["diverged", "diverged"]
-    res = gd_train(st, f(st.x), steps=5000, lr_factor=1.0, every=50, tol=1e-2)
-    assert set(res.status) == {"converged"} and int(res.steps_run.max()) < 5000
+    # seed 0's loss rises once near its floor (a step at 0.1 / lambda_max(Theta_0) outgrows the curvature there):
+    # the step is halved and the net runs on to the rule (the last three quarters of the run)
+    res = gd_train(st, f(st.x), steps=20_000, lr_factor=0.1, every=50, tol=5e-2, on_rise="halve")
+    assert set(res.status) == {"converged"} and int(res.steps_run.max()) < 20_000
 
 
 def test_measures():

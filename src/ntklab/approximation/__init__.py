@@ -26,6 +26,9 @@ from ._net1d import SCALINGS as SCALINGS
 from ._net1d import ShallowNet1d as ShallowNet1d
 from ._net1d import init_params as init_params
 from ._stack import NetStack as NetStack
+from ._segments import SegmentLoss as SegmentLoss
+from ._descent import DescentResult as DescentResult
+from ._descent import descend as descend
 from ._gd import GDResult as GDResult
 from ._gd import diverging as diverging
 from ._gd import gd_train as gd_train
@@ -39,3 +42,5 @@ from ._sphere import sphere_init as sphere_init
 from ._sphere import sphere_width_sweep as sphere_width_sweep
 from ._sphere import sphere_forward as sphere_forward
 from ._sphere import sphere_vjp as sphere_vjp
+from ._sphere import deep_features as deep_features
+from ._sphere import SphereLoss as SphereLoss

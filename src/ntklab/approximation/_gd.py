@@ -3,20 +3,23 @@ r"""Full-batch gradient descent on the continuous (quadrature) L2 loss of a :cla
     theta_{t+1} = theta_t - eta dL/dtheta,   L = 1/2 sum_q omega_q (f(x_q) - y_q)^2 ~ 1/2 ||f - y||_{L2}^2,
 
 one step size per net, eta = lr_factor / lambda_max(Theta_0), lambda_max the top eigenvalue of the NTK operator on
-the quadrature at initialisation (GD on the linearised model is stable for eta < 2 / lambda_max).  A net stops
-(its step size set to 0) when it diverges (non-finite loss, or 1e3 times its initial loss) or, with ``tol > 0``,
-when its loss falls by less than a fraction ``tol`` between two records ("converged").  Records every ``every``
-steps: the relative L2 error ||f - y|| / ||y||.  Runs in one CPU thread (:func:`ntklab._threads.torch_threads`):
-the per-step tensors are small and the shared machine's thread contention makes two threads far slower than one.
-:func:`diverging` is the divergence rule shared with the sphere sweep.
+the quadrature at initialisation (GD on the linearised model is stable for eta < 2 / lambda_max); ``lr_factor``
+may differ per net (a step-size sweep in one stack).  A net whose loss rises stops (``unstable``) or has its step
+halved (``on_rise="halve"``).  Each net runs to the stopping rule of
+:func:`ntklab.approximation.descend` (``tol > 0``: the loss fell by less than a fraction ``tol`` over the second
+half of the run; status ``converged``), diverges (``diverged``) or uses up ``steps`` (``budget``).  ReLU stacks
+use the segment sums of :class:`SegmentLoss` (O(m) a step), other activations the dense (B, n, M) form.
+Records every ``every`` steps: the relative L2 error ||f - y|| / ||y||.  Runs in one CPU thread
+(:func:`ntklab._threads.torch_threads`): the per-step tensors are small and the shared machine's thread
+contention makes two threads far slower than one.
 
 Example:
     >>> from ntklab.approximation import NetStack, gauss_legendre, init_params, make_target, gd_train
     >>> q, f = gauss_legendre(500), make_target("gaussian")
     >>> st = NetStack.from_params([init_params(16, seed=0)], [q])
     >>> res = gd_train(st, f(st.x), steps=200, every=100)
-    >>> bool(res.curves.rel_error.iloc[-1] < res.curves.rel_error.iloc[0])
-    True
+    >>> bool(res.curves.rel_error.iloc[-1] < res.curves.rel_error.iloc[0]), res.status
+    (True, ['budget'])
 """
 
 from __future__ import annotations
@@ -28,17 +31,11 @@ import torch
 
 from .._errors import check_range
 from .._threads import torch_threads
-from ._net1d import PARAMS
+from ._descent import DIVERGENCE_FACTOR, descend, diverging
+from ._segments import SegmentLoss
 from ._stack import NetStack
 
 __all__ = ["gd_train", "GDResult", "diverging", "DIVERGENCE_FACTOR"]
-
-DIVERGENCE_FACTOR = 1e3  # a net whose loss exceeds this multiple of its initial loss has diverged
-
-
-def diverging(loss: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
-    """Per net: the loss is non-finite or above ``DIVERGENCE_FACTOR`` times the initial loss ``first``."""
-    return ~torch.isfinite(loss) | (loss > DIVERGENCE_FACTOR * first + 1e-300)
 
 
 @dataclass
@@ -49,47 +46,49 @@ class GDResult:
     lr: torch.Tensor  # (B,)
     status: list  # per net: "budget" | "converged" | "diverged"
     steps_run: torch.Tensor  # (B,)
+    rel_error: torch.Tensor  # (B,) ||f_T - y|| / ||y|| at the stop
+    lr_final: torch.Tensor  # (B,) step size at the stop (below ``lr`` after halvings)
+    halvings: torch.Tensor  # (B,)
 
 
-def gd_train(stack: NetStack, y: torch.Tensor, *, steps: int, lr_factor: float = 0.5, every: int = 100,
-             tol: float = 0.0, lr: float | None = None) -> GDResult:
-    """Train every net of ``stack`` on targets ``y`` (B, n) for at most ``steps`` GD steps."""
-    check_range("steps", steps, 0)
-    check_range("lr_factor", lr_factor, 0.0, lo_open=True)
+class _DenseLoss:
+    """The dense (any activation) loss of a NetStack as a :func:`descend` objective."""
+
+    def __init__(self, stack: NetStack, y: torch.Tensor):
+        self.stack, self.y = stack, y
+
+    def loss_and_grad(self, p):
+        return self.stack.loss_and_grad(p, self.y)
+
+    def select(self, rows):
+        return _DenseLoss(self.stack.select(rows), self.y[rows])
+
+
+def objective(stack: NetStack, y: torch.Tensor):
+    """The loss L(theta) of ``stack`` against ``y`` (B, n) as a :func:`descend` objective."""
+    return SegmentLoss(stack, y) if stack.use_fast else _DenseLoss(stack, y)
+
+
+def gd_train(stack: NetStack, y: torch.Tensor, *, steps, lr_factor=0.5, every: int = 100, tol: float = 0.0,
+             lr: float | None = None, on_rise: str = "stop") -> GDResult:
+    """Train every net of ``stack`` on targets ``y`` (B, n) for at most ``steps`` GD steps (one budget, or one per
+    net); ``on_rise`` as in :func:`descend` ("stop": status ``unstable``; "halve": halve the step, go on)."""
+    check_range("steps", int(torch.as_tensor(steps).min()), 0)
     check_range("every", every, 1)
+    check_range("tol", tol, 0.0)
+    factor = torch.as_tensor(lr_factor, dtype=torch.float64).expand(y.shape[0])
+    if not bool((factor > 0).all()):
+        raise ValueError(f"lr_factor: got {lr_factor} (allowed: > 0)")
     with torch_threads(1):
         p = {k: v.clone() for k, v in stack.params.items()}
-        init = {k: v.clone() for k, v in p.items()}
         eta = (torch.full((y.shape[0],), float(lr), dtype=torch.float64) if lr is not None
-               else lr_factor / stack.top_eigenvalue(p))
-        active = torch.ones_like(eta, dtype=torch.bool)
-        status = ["budget"] * y.shape[0]
-        ynorm = torch.sqrt((stack.omega * y * y).sum(1))
-        steps_run = torch.zeros(y.shape[0], dtype=torch.long)
-        rows, last, first = [], None, None
-        for t in range(steps + 1):
-            loss, grad = stack.loss_and_grad(p, y)
-            if first is None:
-                first = loss.clone()
-            if t % every == 0 or t == steps:
-                rel = torch.sqrt(2 * loss.clamp(min=0)) / ynorm
-                rows += [(b, t, float(rel[b])) for b in range(len(rel))]
-                if tol > 0 and last is not None:
-                    done = active & ((last - loss) < tol * last)
-                    for b in done.nonzero().flatten().tolist():
-                        status[b] = "converged"
-                    active &= ~done
-                last = loss.clone()
-            bad = active & diverging(loss, first)
-            for b in bad.nonzero().flatten().tolist():
-                status[b] = "diverged"
-            active &= ~bad
-            if t == steps or not active.any():
-                break
-            step = (eta * active)[:, None]
-            for k in PARAMS:
-                if k in stack.trainable:
-                    p[k] = p[k] - step * grad[k]
-            steps_run += active.long()
-    curves = pd.DataFrame(rows, columns=["net", "step", "rel_error"])
-    return GDResult(p, init, curves, eta, status, steps_run)
+               else factor / stack.top_eigenvalue(p))
+        res = descend(objective(stack, y), p, eta, steps=steps, every=every, tol=tol, trainable=stack.trainable,
+                      on_rise=on_rise)
+    ynorm2 = (stack.omega * y * y).sum(1)
+    rel = lambda loss, net: torch.sqrt(2 * loss.clamp(min=0) / ynorm2[net])  # noqa: E731
+    cv = res.curves
+    curves = cv.assign(rel_error=rel(torch.tensor(cv.loss.values), torch.tensor(cv.net.values)).numpy())
+    return GDResult(res.params, {k: v.clone() for k, v in stack.params.items()},
+                    curves[["net", "step", "rel_error"]], eta, res.status, res.steps_run,
+                    rel(res.loss, torch.arange(y.shape[0])), res.eta, res.halvings)

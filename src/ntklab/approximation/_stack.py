@@ -57,6 +57,11 @@ class NetStack:
         st.trainable = check_trainable(st.trainable)
         return st
 
+    def select(self, rows: torch.Tensor) -> "NetStack":
+        """The stack of the nets ``rows`` only (a view of the same parameters, quadratures and settings)."""
+        return NetStack({k: v[rows] for k, v in self.params.items()}, self.c[rows], self.mask[rows], self.x[rows],
+                        self.omega[rows], self.activation, self.trainable, self.fast)
+
     @property
     def use_fast(self) -> bool:
         return self.activation == "relu" if self.fast is None else self.fast

@@ -1,23 +1,19 @@
-r"""Approximation by GD-trained shallow networks (Gentile & Welper 2022; Welper 2023, 2024): error against width,
-fitted rates against the uniform linear-spline baseline, weight change, adaptive breakpoints, NTK spectra.
+r"""Approximation by GD-trained networks (Gentile & Welper 2022; Welper 2023, 2024): the error each width reaches
+when GD has converged (a declared stopping rule), fitted rates against linear splines and the best m-term rate,
+adaptive breakpoints, GD against its gradient-flow idealisation, and the deep nets of Welper 2023.
 
-``approximation-1d`` (:mod:`._on_interval`): targets Gaussian exp(-x^2/(2 s^2)) (s = 0.2), cusp |x|^{1/2},
-jump 1{x > 1/pi} on [-1, 1]; f(x) = (1/sqrt(m)) sum_r a_r relu(w_r x + b_r), all of a, w, b trained by full-batch
-GD on the Gauss-Legendre L2 loss (2000 nodes, split at the cusp / jump), eta = lr_factor / lambda_max(Theta_0), a
-fixed step budget; m in {8, ..., 512}, 3 seeds.  Baselines: interpolant and L2 projection onto linear splines with
-m knots.  Claims: (1) error falls with m for every target (slope CI below 0); (2) for the Gaussian the network's
-rate is no faster than the spline's (about -2); (3) breakpoints gather near the cusp / jump (more mass within
-``radius`` of it after training than at init).
+``approximation-1d`` (:mod:`._on_interval`, claims in :mod:`._interval_claims`): targets Gaussian
+exp(-x^2/(2 s^2)) (s = 0.2), cusp |x|^{1/2}, jump 1{x > 1/pi} on [-1, 1]; f(x) = (1/sqrt(m)) sum_r a_r
+relu(w_r x + b_r), all of a, w, b trained by full-batch GD on the Gauss-Legendre L2 loss (2000 nodes, split at the
+cusp / jump), each net to the stopping rule; a step-size sweep to a common gradient-flow time.
 
 ``approximation-sphere`` (:mod:`._on_sphere`): zonal |<x, z>|^{1/2} and a spherical-harmonic sum with l^{-2}
-coefficients on S^{d-1}, d in {3, 5}; inner layer trained (outer fixed), Monte Carlo L2 loss with 10^4 points,
-error on an independent 10^4-point set, widths up to 1024.  Claim: the error falls with width for every (d,
-target).  This CPU preset can afford only a short step budget at width 1024, so its errors are
-optimisation-limited (said in the claims).
+coefficients on S^{d-1}; shallow nets with the inner layer trained and Welper 2023's deep nets (constant depth,
+increasing width, the second-to-last layer trained), Monte Carlo L2 loss, error on an independent set.
 
-Every claim declares its preconditions (the nets it reads finished without diverging, enough widths for a slope,
-GD cut the error by a tenth; :mod:`._common`), and a comparison across seeds is decided per seed or by the fit's
-interval.
+Every claim declares its preconditions (:mod:`._common`): the nets it reads finished without diverging, GD cut
+the error by a tenth, and a rate rests on >= 4 widths whose nets all met the stopping rule (the others are
+excluded and named).
 """
 
 from __future__ import annotations
@@ -29,22 +25,25 @@ from ._on_sphere import ApproxSphereOptions, analyse_sphere, execute_sphere
 __all__ = ["Approx1dOptions", "ApproxSphereOptions", "APPROX_1D", "APPROX_SPHERE"]
 
 
-def _preset(name: str, description: str, paper: str, options, execute, analyse, quick: dict) -> Preset:
-    """A preset whose ``--full`` mode is its defaults (the paper's scale) and ``--quick`` the given options."""
+def _preset(name: str, description: str, paper: str, options, execute, analyse, quick: dict, full: dict) -> Preset:
+    """A preset with ``--quick`` (<= 90 s) and ``--full`` (the papers' scale) overrides of its defaults (<= 10 min)."""
     return Preset(name=name, description=description, paper=paper, options=options, execute=execute,
-                  analyse=analyse, modes={"quick": quick, "full": {}})
+                  analyse=analyse, modes={"quick": quick, "full": full})
 
 
 APPROX_1D = _preset(
     "approximation-1d",
-    "Gentile & Welper: GD-trained 1-d shallow nets on Gaussian / cusp / jump; error vs width, rates vs linear "
-    "splines, weight change, breakpoints, NTK spectrum.",
+    "Gentile & Welper: GD-trained 1-d shallow nets on Gaussian / cusp / jump, each width to a stopping rule; "
+    "rates vs linear splines and the best m-term rate, breakpoints, GD vs gradient flow (step-size sweep).",
     "Gentile & Welper 2022 (arXiv 2209.08399)", Approx1dOptions, execute_1d, analyse_1d,
-    {"widths": [8, 16, 32], "seeds": 2, "steps": 100, "every": 50, "ntk_widths": [8]})
+    {"widths": [8, 16, 32, 64], "seeds": 2, "steps": 100_000, "every": 500, "sweep_steps": 1000, "ntk_widths": [8]},
+    {"widths": [8, 16, 32, 64, 128, 256], "steps": 5_000_000, "sweep_steps": 20_000, "sweep_seeds": 3})
 
 APPROX_SPHERE = _preset(
     "approximation-sphere",
-    "Welper: GD-trained shallow nets on S^{d-1} (d = 3, 5), zonal and spherical-harmonic targets, Monte Carlo L2 "
-    "error vs width up to 1024.",
+    "Welper: GD-trained shallow and deep (second-to-last layer trained) ReLU nets on S^{d-1}, zonal and "
+    "spherical-harmonic targets, each width to a stopping rule; Monte Carlo L2 test error vs width.",
     "Welper 2023/2024 (arXiv 2309.04860, 2405.11696)", ApproxSphereOptions, execute_sphere, analyse_sphere,
-    {"widths": [8, 16, 32], "seeds": 2, "steps": 20, "every": 10, "n_points": 10_000})
+    {"seeds": 2, "steps": 4000, "every": 100, "n_points": 2000, "n_test": 2000, "deep_widths": [8, 12, 16, 24]},
+    {"dims": [3, 5], "widths": [16, 32, 64, 128, 256, 512], "deep_widths": [8, 16, 32, 64],
+     "steps": 100_000, "n_points": 10_000, "n_test": 10_000})
