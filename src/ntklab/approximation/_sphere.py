@@ -40,7 +40,10 @@ __all__ = ["sphere_width_sweep", "sphere_init", "sphere_forward", "sphere_vjp", 
 
 
 def sphere_init(m: int, d: int, *, seed: int, dtype=torch.float32) -> dict:
-    gen = torch.Generator().manual_seed(seed)
+    """The symmetric initialisation of the width-m net f(x) = (1/√m) Σ_r a_r relu(<w_r, x> + b_r): m/2 nodes with
+    w, b, a ~ N(0, 1) and their copies with a_r negated, so that f_0 ≡ 0; a dict of ``w`` (m, d), ``b`` (m,),
+    ``a`` (m,) in ``dtype``, drawn from ``seed`` on the CPU."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
     h = m // 2
     w = torch.randn(h, d, generator=gen, dtype=torch.float64)
     b = torch.randn(h, generator=gen, dtype=torch.float64)

@@ -29,6 +29,8 @@ __all__ = ["uniform_knots", "hat_basis", "interpolant_error", "projection_error"
 
 
 def uniform_knots(m: int) -> np.ndarray:
+    """The m equispaced knots −1 = t_1 < … < t_m = 1 of the uniform linear spline on [−1, 1] (the reference
+    whose L2 error falls as m^-2 for a C² target)."""
     if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
         raise ConfigError("m", f"got {m!r}", allowed="integers >= 2 (knots)")
     return np.linspace(-1.0, 1.0, int(m))

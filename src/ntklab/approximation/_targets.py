@@ -142,6 +142,8 @@ TARGET_DOMAINS = {"gaussian": "interval", "cusp": "interval", "jump": "interval"
 
 
 def make_target(name: str, **options) -> Target:
+    """The named target function (``gaussian``, ``cusp`` |x|^β, ``jump``, on [−1, 1]; ``zonal``, ``harmonics``
+    on S^{d-1}) with its ``options``; a bad name or option raises one ConfigError naming it."""
     check_choice("target", name, tuple(TARGETS))
     try:
         return TARGETS[name](**options)
