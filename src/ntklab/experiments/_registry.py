@@ -68,6 +68,7 @@ class Preset:
 
 CATALOGUE = {
     "asym-simulated": "ntklab.experiments.asym.simulated:PRESET",
+    "asym-concrete": "ntklab.experiments.asym.real:CONCRETE",
     "asym-diabetes": "ntklab.experiments.asym.real:DIABETES",
     "asym-digits": "ntklab.experiments.asym.real:DIGITS",
     "asym-mnist1d": "ntklab.experiments.asym.real:MNIST1D",

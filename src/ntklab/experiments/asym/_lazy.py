@@ -1,0 +1,206 @@
+r"""The lazy baseline of every asymmetrical-scaling preset: each run's own linearised prediction (its empirical
+NTK at initialisation) on the test points, and the claims that compare the trained network with it.
+
+For a run trained by full-batch GD on the MSE with step eta, the linearised network f^lin_k = f_0 + J_0 (theta_k -
+theta_0) under the same GD gives f^lin_k(X_test) from Theta_0(X_train, X_train) and Theta_0(X_test, X_train)
+(:meth:`ntklab.dynamics.FunctionSpaceModes.at`; for more than ``MAX_KERNEL_ENTRIES`` = n K training entries,
+a K-output net's own (n, n, K, K) kernel being too large to decompose, the same prediction by
+:func:`ntklab.dynamics.shallow_linearized_gd`).  ``lazy.parquet`` holds, per run and probe step,
+``lazy_train_risk``, ``lazy_test_risk`` (and ``lazy_*_acc``), and at the last step the function-space gap on the
+test points (Frobenius norms over points and outputs)
+
+    gap = ||f_T(X_test) - f^lin_T(X_test)|| / ||f^lin_T(X_test) - f_0(X_test)||,
+
+the share of the learned change that the lazy model does not explain.
+
+Claims, per seed (Lee et al. 2019: in the NTK parameterisation ||f_t - f^lin_t|| = O(m^{-1/2}) at fixed t; Caron
+et al.: gamma < 1 keeps O(1) feature learning):
+
+1. gamma = 1 follows its linearised prediction within the gap the width sweep predicts: gap_1(m) <= 1.25 ghat(m),
+   ghat(m) = geometric mean over the sweep's widths m_i < m of gap_1(m_i) sqrt(m_i / m);
+2. every gamma < 1 departs from its linearised prediction by more: gap_gamma(m) > 1.25 ghat(m).
+
+The factor 1.25 admits the seed-to-seed scatter of the gap and the pre-asymptotic part of its decay (measured
+slopes -0.4 to -0.6 between m/4 and m); a gap that does not shrink with m fails claim 1 (ratio 2 from m/4).
+Preconditions: full-batch GD on the MSE (else the linearised prediction is not the one computed), gamma = 1 among
+the configurations and a sweep width below m, the runs finished, a finite positive gap for each, and a stable
+linearised prediction (eta a_max < 2 on the kernel at initialisation).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..._io import write_table
+from ...config import config_from_dict
+from ...dynamics import DTYPES, FunctionSpaceModes, StabilityWarning, shallow_linearized_gd
+from ...kernels import empirical_ntk
+from ...nets import ScaledShallowNet, build_network
+from ...report import Claim, enough, has_metric, precondition, reported
+from ._common import fmt_by_gamma
+from ._verdicts import RunSet, gate, grid_of, seed_claim
+
+__all__ = ["MAX_KERNEL_ENTRIES", "GAP_TOLERANCE", "lazy_sweep_widths", "lazy_configs_reason", "lazy_rows", "write_lazy_table",
+           "lazy_claims", "read_lazy"]
+
+MAX_KERNEL_ENTRIES = 4000
+GAP_TOLERANCE = 1.25
+LAZY_FILE = "lazy.parquet"
+_COLUMNS = ["run", "alpha", "gamma", "width", "seed", "step", "metric", "value"]
+
+
+def lazy_sweep_widths(width: int, widths: list[int] | None) -> list[int]:
+    """The gamma = 1 widths of the lazy baseline's sweep: ``widths``, or m/4 and m/2 (at least 2 nodes)."""
+    return sorted({int(w) for w in widths}) if widths is not None else sorted({max(2, width // 4), max(2, width // 2)})
+
+
+def lazy_configs_reason(cfg) -> str | None:
+    """Why the linearised GD prediction does not apply to ``cfg`` (None when it does)."""
+    if cfg.optimizer.name != "gd" or cfg.training.batch_size is not None:
+        return f"the runs train by {cfg.optimizer.name} (batch size {cfg.training.batch_size}), not full-batch GD"
+    if cfg.training.loss != "mse":
+        return f"the runs train on the {cfg.training.loss} loss, not the MSE"
+    if float(getattr(cfg.optimizer, "momentum", 0.0) or 0.0):
+        return "the runs train with momentum"
+    return None
+
+
+def _probe_steps(run) -> list[int]:
+    m = run.metrics
+    return sorted(int(s) for s in m[m.metric == "test_risk"].step.unique())
+
+
+def _predict(net0, data, lr: float, steps: list[int]) -> tuple[np.ndarray, bool]:
+    """f^lin at ``steps`` on the train + test points (T, n + n', K) and whether the prediction is stable."""
+    x_all = torch.cat([data.x_train, data.x_test])
+    if data.y_train.numel() <= MAX_KERNEL_ENTRIES or not isinstance(net0, ScaledShallowNet):
+        net = copy.deepcopy(net0).double()
+        xtr, xall = data.x_train.double(), x_all.double()
+        with torch.no_grad():
+            f0_tr, f0_all = net(xtr), net(xall)
+        modes = FunctionSpaceModes(empirical_ntk(net, xtr), f0_tr - data.y_train.double())
+        stable = lr * modes.lambda_max < 2.0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", StabilityWarning)  # recorded as lazy_stable, a precondition
+            pred = modes.at(empirical_ntk(net, xall, xtr), f0_all).discrete("gd", lr=lr, steps=steps)
+        return pred, stable
+    pred = shallow_linearized_gd(net0, data.x_train, data.y_train, x_all, lr=lr, steps=steps)
+    return pred, bool(np.isfinite(pred).all() and np.abs(pred).max() < 1e6)
+
+
+def lazy_rows(run, data) -> pd.DataFrame:
+    """The lazy baseline of one finished run (module docstring), tidy rows of ``_COLUMNS``."""
+    cfg = config_from_dict(run.config)
+    dtype = DTYPES[cfg.dtype]
+    net0 = build_network(cfg.network, d=data.d, out_dim=data.out_dim, seed=cfg.seed, dtype=dtype)
+    steps = _probe_steps(run)
+    pred, stable = _predict(net0, data, float(cfg.optimizer.lr), steps)
+    n = data.x_train.shape[0]
+    rows = []
+    for split, sl, y in (("train", slice(0, n), data.y_train), ("test", slice(n, None), data.y_test)):
+        p, yy = pred[:, sl], y.double().numpy()[None]
+        risk = ((p - yy) ** 2).mean(axis=(1, 2))
+        rows += [(st, f"lazy_{split}_risk", v) for st, v in zip(steps, risk)]
+        if data.task == "classification":
+            acc = (p.argmax(-1) == yy.argmax(-1)).mean(axis=1)
+            rows += [(st, f"lazy_{split}_acc", v) for st, v in zip(steps, acc)]
+    trained = copy.deepcopy(net0)
+    trained.load_state_dict(torch.load(run.path / "model.pt", weights_only=True))
+    with torch.no_grad():
+        f_t = trained.double()(data.x_test.double()).numpy()
+        f_0 = copy.deepcopy(net0).double()(data.x_test.double()).numpy()
+    lin = pred[-1, n:]
+    moved = float(np.linalg.norm(lin - f_0))
+    gap = float(np.linalg.norm(f_t - lin)) / moved if moved > 0 else math.inf
+    rows += [(steps[-1], "lazy_gap", gap), (steps[-1], "lazy_stable", float(stable))]
+    sc = cfg.network.scaling
+    head = (run.path.name, float(sc.alpha), float(sc.gamma), int(cfg.network.width), int(cfg.seed))
+    return pd.DataFrame([head + r for r in rows], columns=_COLUMNS)
+
+
+def write_lazy_table(out, runs, data_of) -> None:
+    """``lazy.parquet`` under ``out`` for every finished run in ``runs`` (``data_of(run)`` gives its Dataset)."""
+    done = [r for r in runs if r.status == "done" and lazy_configs_reason(config_from_dict(r.config)) is None]
+    if done:
+        write_table(pd.concat([lazy_rows(r, data_of(r)) for r in done], ignore_index=True), out / LAZY_FILE)
+
+
+def read_lazy(out) -> pd.DataFrame | None:
+    import io
+
+    path = out / LAZY_FILE
+    return pd.read_parquet(io.BytesIO(path.read_bytes())) if path.exists() else None
+
+
+def _final(table: pd.DataFrame, rs: RunSet, metric: str) -> pd.DataFrame:
+    names = {r.path.name for r in rs.done}
+    sub = table[(table.metric == metric) & table.run.isin(names)]
+    return sub[sub.step == sub.groupby("run").step.transform("max")].drop_duplicates("run")
+
+
+def lazy_claims(main: RunSet, sweep: RunSet, table: pd.DataFrame | None, *, width: int) -> tuple[list[Claim], dict]:
+    """The two per-seed claims of the module docstring and a REPORTED row of the linearised test risks; also
+    returns {"lazy_summary": gaps and risks by gamma and width}."""
+    reasons = {lazy_configs_reason(c) for c in main.configs + sweep.configs} - {None}
+    table = table if table is not None else pd.DataFrame(columns=_COLUMNS)
+    both = RunSet(main.configs + sweep.configs, main.runs + sweep.runs)
+    gaps = _final(table, both, "lazy_gap")
+    stable = _final(table, both, "lazy_stable")
+    widths = sorted({int(c.network.width) for c in sweep.configs if int(c.network.width) < width})
+    g_main = grid_of(gaps[gaps.width == width], main.seeds, main.gammas, what="function-space gap at width m",
+                     positive=True)
+    g_sweep = grid_of(gaps[(gaps.gamma == 1.0) & (gaps.width < width)], main.seeds, widths, along="width",
+                      what="γ=1 gap on the width sweep", positive=True)
+    common = [precondition(not reasons, "; ".join(sorted(reasons))),
+              precondition(1.0 in main.gammas, "needs the configuration γ=1"),
+              enough(len(widths), 1, "sweep widths below m"), main.usable(), sweep.usable("width-sweep runs"),
+              has_metric(table, "lazy_gap"),
+              precondition(bool(len(stable)) and bool((stable.value > 0).all()),
+                           "the linearised prediction is unstable at this step size (eta a_max >= 2)"),
+              g_main.check, g_sweep.check]
+
+    def predicted() -> list[float]:
+        logs = [np.mean([math.log(r[m] * math.sqrt(m / width)) for m in widths]) for r in g_sweep.rows()]
+        return [math.exp(v) for v in logs]
+
+    def measured(gammas) -> str:
+        mean = g_main.mean()
+        return (f"gap at m={width}: {fmt_by_gamma(mean[gammas])}; γ=1 predicted from the sweep "
+                f"{np.mean(predicted()):.3g} (m={', '.join(map(str, widths))}: "
+                f"{', '.join(f'{v:.3g}' for v in g_sweep.mean())})")
+
+    others = [g for g in main.gammas if g < 1.0]
+    claims = [
+        seed_claim("γ=1 follows its linearised prediction on test points (gap within the width sweep's m^-1/2 "
+                   "prediction)", common,
+                   lambda: [r[1.0] <= GAP_TOLERANCE * p for r, p in zip(g_main.rows(), predicted())],
+                   lambda: measured([1.0]), f"≤ {GAP_TOLERANCE:g} × gap(m_i) √(m_i/m) (lazy regime, Lee et al. 2019)"),
+        seed_claim("every γ<1 departs from its linearised prediction by more than γ=1's predicted gap",
+                   [*common, enough(len(others), 1, "configurations with γ < 1")],
+                   lambda: [bool((r[others] > GAP_TOLERANCE * p).all()) for r, p in zip(g_main.rows(), predicted())],
+                   lambda: measured(main.gammas), "feature learning: O(1) gap for γ < 1"),
+    ]
+    risk = _final(table, main, "lazy_test_risk")
+    lazy_risk = grid_of(risk, main.seeds, main.gammas, what="linearised test risk")
+    claims.append(reported("test risk of the linearised prediction (empirical NTK at init)",
+                           lambda: fmt_by_gamma(lazy_risk.mean()), "the lazy baseline (dashed on the test-risk figure)",
+                           requires=gate(common[0], main.usable(), has_metric(table, "lazy_test_risk"), lazy_risk.check)))
+    summary = gaps.groupby(["gamma", "width"]).value.mean().rename("gap").reset_index()
+    return claims, {"lazy_summary": summary}
+
+
+def lazy_curves(table: pd.DataFrame | None, rs: RunSet) -> pd.DataFrame:
+    """The main runs' lazy_test_risk rows as a frame for the test-risk figure (label, seed, step, value)."""
+    from ._common import config_label
+
+    if table is None:
+        return pd.DataFrame(columns=["label", "seed", "step", "value"])
+    names = {r.path.name for r in rs.done}
+    sub = table[(table.metric == "lazy_test_risk") & table.run.isin(names) & (table.step > 0)]
+    return sub.assign(label=[config_label(a, g) for a, g in zip(sub.alpha, sub.gamma)])
