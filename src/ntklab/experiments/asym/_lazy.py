@@ -16,14 +16,21 @@ the share of the learned change that the lazy model does not explain.
 Claims, per seed (Lee et al. 2019: in the NTK parameterisation ||f_t - f^lin_t|| = O(m^{-1/2}) at fixed t; Caron
 et al.: gamma < 1 keeps O(1) feature learning):
 
-1. gamma = 1 follows its linearised prediction within the gap the width sweep predicts: gap_1(m) <= 1.25 ghat(m),
-   ghat(m) = geometric mean over the sweep's widths m_i < m of gap_1(m_i) sqrt(m_i / m);
-2. every gamma < 1 departs from its linearised prediction by more: gap_gamma(m) > 1.25 ghat(m).
+1. gamma = 1 follows its linearised prediction within the gap its width sweep predicts: the gap shrinks at every
+   step of the sweep (m_1 < m_2 < ... < m) and gap_1(m) <= 1.25 ghat(m), ghat(m) = gap_1(m_b) (m / m_b)^s, the
+   extrapolation from the two largest sweep widths m_a < m_b along their own log-log slope s.  The sweep's own
+   slope, not the asymptotic -1/2: at these widths and step counts the decay is pre-asymptotic (measured -0.2 to
+   -0.6 per seed between m/4 and m on digits and concrete), so -1/2 would test the rate, not the following.
+   A gap that does not shrink with m fails;
+2. every gamma < 1 departs from its linearised prediction by more than gamma = 1 at the same width and seed:
+   gap_gamma(m) > gap_1(m).  Decidable only once the gamma = 1 reference is lazy at m: a declared precondition,
+   gap_1(m) <= ``LAZY_LEVEL`` = 0.1 in every seed (the linearised model explains at least 90 % of gamma = 1's
+   learned change), else INCONCLUSIVE: gamma = 0.5's O(1) part (measured 0.07-0.15 at m = 500) is then not
+   separated from gamma = 1's finite-width remainder.
 
-The factor 1.25 admits the seed-to-seed scatter of the gap and the pre-asymptotic part of its decay (measured
-slopes -0.4 to -0.6 between m/4 and m); a gap that does not shrink with m fails claim 1 (ratio 2 from m/4).
+The factor 1.25 admits the seed-to-seed scatter of an extrapolation from two widths.
 Preconditions: full-batch GD on the MSE (else the linearised prediction is not the one computed), gamma = 1 among
-the configurations and a sweep width below m, the runs finished, a finite positive gap for each, and a stable
+the configurations and two sweep widths below m, the runs finished, a finite positive gap for each, and a stable
 linearised prediction (eta a_max < 2 on the kernel at initialisation).
 """
 
@@ -42,15 +49,16 @@ from ...config import config_from_dict
 from ...dynamics import DTYPES, FunctionSpaceModes, StabilityWarning, shallow_linearized_gd
 from ...kernels import empirical_ntk
 from ...nets import ScaledShallowNet, build_network
-from ...report import Claim, enough, has_metric, precondition, reported
+from ...report import Claim, Precondition, enough, has_metric, precondition, reported
 from ._common import fmt_by_gamma
 from ._verdicts import RunSet, gate, grid_of, seed_claim
 
-__all__ = ["MAX_KERNEL_ENTRIES", "GAP_TOLERANCE", "lazy_sweep_widths", "lazy_configs_reason", "lazy_rows", "write_lazy_table",
+__all__ = ["MAX_KERNEL_ENTRIES", "GAP_TOLERANCE", "LAZY_LEVEL", "sweep_prediction", "lazy_sweep_widths", "lazy_configs_reason", "lazy_rows", "write_lazy_table",
            "lazy_claims", "read_lazy"]
 
 MAX_KERNEL_ENTRIES = 4000
 GAP_TOLERANCE = 1.25
+LAZY_LEVEL = 0.1
 LAZY_FILE = "lazy.parquet"
 _COLUMNS = ["run", "alpha", "gamma", "width", "seed", "step", "metric", "value"]
 
@@ -144,6 +152,19 @@ def _final(table: pd.DataFrame, rs: RunSet, metric: str) -> pd.DataFrame:
     return sub[sub.step == sub.groupby("run").step.transform("max")].drop_duplicates("run")
 
 
+def sweep_prediction(gaps: pd.Series, width: int) -> float:
+    """ghat(m): the gap at ``width`` extrapolated from the two largest widths of ``gaps`` (width -> gap) along
+    their own log-log slope (claim 1 of the module docstring)."""
+    (m_a, g_a), (m_b, g_b) = sorted(gaps.items())[-2:]
+    slope = math.log(g_b / g_a) / math.log(m_b / m_a)
+    return g_b * (width / m_b) ** slope
+
+
+def _shrinks(gaps: pd.Series) -> bool:
+    values = [v for _, v in sorted(gaps.items())]
+    return all(b < a for a, b in zip(values, values[1:]))
+
+
 def lazy_claims(main: RunSet, sweep: RunSet, table: pd.DataFrame | None, *, width: int) -> tuple[list[Claim], dict]:
     """The two per-seed claims of the module docstring and a REPORTED row of the linearised test risks; also
     returns {"lazy_summary": gaps and risks by gamma and width}."""
@@ -155,35 +176,43 @@ def lazy_claims(main: RunSet, sweep: RunSet, table: pd.DataFrame | None, *, widt
     widths = sorted({int(c.network.width) for c in sweep.configs if int(c.network.width) < width})
     g_main = grid_of(gaps[gaps.width == width], main.seeds, main.gammas, what="function-space gap at width m",
                      positive=True)
-    g_sweep = grid_of(gaps[(gaps.gamma == 1.0) & (gaps.width < width)], main.seeds, widths, along="width",
-                      what="γ=1 gap on the width sweep", positive=True)
+    g_all = grid_of(gaps[(gaps.gamma == 1.0) & gaps.width.isin(widths + [width])], main.seeds, widths + [width],
+                    along="width", what="γ=1 gap on the width sweep", positive=True)
     common = [precondition(not reasons, "; ".join(sorted(reasons))),
               precondition(1.0 in main.gammas, "needs the configuration γ=1"),
-              enough(len(widths), 1, "sweep widths below m"), main.usable(), sweep.usable("width-sweep runs"),
+              enough(len(widths), 2, "sweep widths below m"), main.usable(), sweep.usable("width-sweep runs"),
               has_metric(table, "lazy_gap"),
               precondition(bool(len(stable)) and bool((stable.value > 0).all()),
                            "the linearised prediction is unstable at this step size (eta a_max >= 2)"),
-              g_main.check, g_sweep.check]
+              g_main.check, g_all.check]
 
     def predicted() -> list[float]:
-        logs = [np.mean([math.log(r[m] * math.sqrt(m / width)) for m in widths]) for r in g_sweep.rows()]
-        return [math.exp(v) for v in logs]
+        return [sweep_prediction(r[widths], width) for r in g_all.rows()]
+
+    def follows() -> list[bool]:
+        return [_shrinks(r) and r[width] <= GAP_TOLERANCE * p for r, p in zip(g_all.rows(), predicted())]
 
     def measured(gammas) -> str:
-        mean = g_main.mean()
-        return (f"gap at m={width}: {fmt_by_gamma(mean[gammas])}; γ=1 predicted from the sweep "
-                f"{np.mean(predicted()):.3g} (m={', '.join(map(str, widths))}: "
-                f"{', '.join(f'{v:.3g}' for v in g_sweep.mean())})")
+        return (f"gap at m={width}: {fmt_by_gamma(g_main.mean()[gammas])}; γ=1 on the sweep "
+                f"{', '.join(f'm={m}: {v:.3g}' for m, v in g_all.mean().items())}, predicted at m={width} "
+                f"{np.mean(predicted()):.3g}")
 
     others = [g for g in main.gammas if g < 1.0]
+
+    def lazy_at_m() -> Precondition:
+        worst = max((r[1.0] for r in g_main.rows()), default=math.inf) if all(p.ok for p in gate(*common)) \
+            else math.inf
+        return precondition(worst <= LAZY_LEVEL, f"γ=1 is not yet lazy at m={width} (gap {worst:.3g} > "
+                            f"{LAZY_LEVEL:g} in some seed): its finite-width remainder hides γ<1's O(1) gap; widen "
+                            "the net")
+
     claims = [
-        seed_claim("γ=1 follows its linearised prediction on test points (gap within the width sweep's m^-1/2 "
-                   "prediction)", common,
-                   lambda: [r[1.0] <= GAP_TOLERANCE * p for r, p in zip(g_main.rows(), predicted())],
-                   lambda: measured([1.0]), f"≤ {GAP_TOLERANCE:g} × gap(m_i) √(m_i/m) (lazy regime, Lee et al. 2019)"),
-        seed_claim("every γ<1 departs from its linearised prediction by more than γ=1's predicted gap",
-                   [*common, enough(len(others), 1, "configurations with γ < 1")],
-                   lambda: [bool((r[others] > GAP_TOLERANCE * p).all()) for r, p in zip(g_main.rows(), predicted())],
+        seed_claim("γ=1 follows its linearised prediction on test points (gap shrinks with m, within the width "
+                   "sweep's prediction)", common, follows, lambda: measured([1.0]),
+                   f"gap ↓ in m and ≤ {GAP_TOLERANCE:g} × sweep extrapolation (lazy regime, Lee et al. 2019)"),
+        seed_claim("every γ<1 departs from its linearised prediction by more than γ=1 (same width and seed)",
+                   [*common, enough(len(others), 1, "configurations with γ < 1"), lazy_at_m()],
+                   lambda: [bool((r[others] > r[1.0]).all()) for r in g_main.rows()],
                    lambda: measured(main.gammas), "feature learning: O(1) gap for γ < 1"),
     ]
     risk = _final(table, main, "lazy_test_risk")

@@ -16,9 +16,10 @@ Claims (PASS/FAIL, with the measured numbers; each decided per seed, PASS iff it
   3. kernel drift and max-node displacement at the end increase as gamma decreases;
   4. width sweep (>= 3 widths): relative drift of gamma = 1 falls with m, with a log-log slope in [-0.8, -0.3]
      (about m^{-1/2}); for gamma <= 0.5 the top node's displacement has a slope > -0.1 (does not shrink);
-  5. the lazy baseline (:mod:`._lazy`): gamma = 1 follows its own linearised prediction on the test points within
-     the gap its width sweep (gamma = 1 at ``lazy_widths``, default m/4 and m/2, the main steps) predicts, and
-     every gamma < 1 departs from it by more; its test risk is dashed on the test-risk figure;
+  5. the lazy baseline (:mod:`._lazy`): gamma = 1 follows its own linearised prediction on the test points (its
+     gap shrinks along its width sweep, gamma = 1 at ``lazy_widths``, default m/4 and m/2, the main steps, and
+     stays within that sweep's extrapolation to m), and every gamma < 1 departs from it by more than gamma = 1
+     once gamma = 1 is lazy at m; its test risk is dashed on the test-risk figure;
   6. the random limit (:mod:`._random_limit`, untrained nets of ``spread_seeds`` seeds at ``spread_widths``): the
      spread of lambda_min(Theta_0) across seeds shrinks like m^{-1/2} for gamma = 1 and does not shrink for
      gamma < 1, where lambda_min(Theta_0) follows the random limit seed by seed.
