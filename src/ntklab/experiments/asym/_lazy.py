@@ -16,8 +16,9 @@ the share of the learned change that the lazy model does not explain.
 Claims, per seed (Lee et al. 2019: in the NTK parameterisation ||f_t - f^lin_t|| = O(m^{-1/2}) at fixed t; Caron
 et al.: gamma < 1 keeps O(1) feature learning):
 
-1. gamma = 1 follows its linearised prediction within the gap its width sweep predicts: the gap shrinks at every
-   step of the sweep (m_1 < m_2 < ... < m) and gap_1(m) <= 1.25 ghat(m), ghat(m) = gap_1(m_b) (m / m_b)^s, the
+1. gamma = 1 follows its linearised prediction within the gap its width sweep predicts: the gap shrinks with m
+   (least-squares log-log slope over the sweep's widths and m below -0.1, the E1 sweep claims' "does not shrink"
+   boundary; measured -0.2 to -0.6 per seed) and gap_1(m) <= 1.25 ghat(m), ghat(m) = gap_1(m_b) (m / m_b)^s, the
    extrapolation from the two largest sweep widths m_a < m_b along their own log-log slope s.  The sweep's own
    slope, not the asymptotic -1/2: at these widths and step counts the decay is pre-asymptotic (measured -0.2 to
    -0.6 per seed between m/4 and m on digits and concrete), so -1/2 would test the rate, not the following.
@@ -59,6 +60,7 @@ __all__ = ["MAX_KERNEL_ENTRIES", "GAP_TOLERANCE", "LAZY_LEVEL", "sweep_predictio
 MAX_KERNEL_ENTRIES = 4000
 GAP_TOLERANCE = 1.25
 LAZY_LEVEL = 0.1
+SHRINK_SLOPE = -0.1  # as the E1 sweep claims: a slope above -0.1 is "does not shrink"
 LAZY_FILE = "lazy.parquet"
 _COLUMNS = ["run", "alpha", "gamma", "width", "seed", "step", "metric", "value"]
 
@@ -161,8 +163,9 @@ def sweep_prediction(gaps: pd.Series, width: int) -> float:
 
 
 def _shrinks(gaps: pd.Series) -> bool:
-    values = [v for _, v in sorted(gaps.items())]
-    return all(b < a for a, b in zip(values, values[1:]))
+    """The least-squares log-log slope of the gap against the width is below ``SHRINK_SLOPE`` (a fit over every
+    width: robust to one noisy width)."""
+    return bool(np.polyfit(np.log(gaps.index.to_numpy(float)), np.log(gaps.to_numpy(float)), 1)[0] < SHRINK_SLOPE)
 
 
 def lazy_claims(main: RunSet, sweep: RunSet, table: pd.DataFrame | None, *, width: int) -> tuple[list[Claim], dict]:

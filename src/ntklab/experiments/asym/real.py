@@ -190,7 +190,7 @@ def real_preset(name: str, options: type[AsymRealOptions], description: str, exp
 CONCRETE = real_preset(
     "asym-concrete", ConcreteOptions, "Caron et al. E2 on the paper's concrete data (bundled, the 'data' extra): γ ∈ "
     "{1, .5, .2, 0}; risk, λ_min, drift, displacement, pruning, transfer; --full: the paper's values ±30%.", "E2",
-    paper=lambda o: PAPER_E2, quick={"steps": 8000, "every": 500}, full=_FULL_E2)
+    paper=lambda o: PAPER_E2, quick={}, full=_FULL_E2)
 DIABETES = real_preset(
     "asym-diabetes", DiabetesOptions, "Caron et al. E2 stand-in: γ ∈ {1, .5, .2, 0} on sklearn diabetes; risk, λ_min, "
     "drift, displacement, pruning and transfer curves.", "E2", paper=lambda o: PAPER_E2, quick={}, full=_FULL_E2)
@@ -201,7 +201,8 @@ DIGITS = real_preset(
 MNIST1D = real_preset(
     "asym-mnist1d", Mnist1dOptions, "Caron et al. E3 stand-in: γ ∈ {1, .5, .2, 0} on MNIST-1D generated offline "
     "(one-hot MSE); risk, accuracy, λ_min, drift, displacement, pruning and transfer curves.", "E3",
-    paper=lambda o: PAPER_E3, quick={"data_options": {"num_samples": 500}}, full={**_FULL_E3, "width": 2000})
+    paper=lambda o: PAPER_E3, quick={"data_options": {"num_samples": 500}, "steps": 1000, "every": 100},
+    full={**_FULL_E3, "width": 2000})
 UCI = real_preset(
     "asym-uci", UciOptions, "Caron et al. E2 on the user's UCI file: --set data_file=PATH --set dataset=concrete|"
     "energy|airfoil|ccpp|naval (or csv/npz); risk, λ_min, drift, displacement, pruning, transfer.", "E2",
