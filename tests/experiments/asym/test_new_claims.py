@@ -221,3 +221,31 @@ def test_paper_value_claims_pass_fail_and_need_the_papers_step():
     assert [c.verdict for c in off[:5]] == ["FAIL"] * 5
     short = paper_value_claims(_runs(main_configs(SIM), _core_metrics), pruning=None, transfer=None)
     assert all(c.verdict == "INCONCLUSIVE" and "before the paper's 100,000" in c.measured for c in short)
+
+
+def _transfer_table(rs: RunSet, acc) -> pd.DataFrame:
+    rows = []
+    for r in rs.runs:
+        c = r.config
+        g, s = float(c["network"]["scaling"]["gamma"]), int(c["seed"])
+        for readout in ("ridge_std", "mlp"):
+            rows += [(r.path.name, 0.5, g, s, "", 0, 0.0, readout, 10, 0, m, v)
+                     for m, v in (("test_acc", acc(g)), ("train_risk", 0.1))]
+    return pd.DataFrame(rows, columns=["run", "alpha", "gamma", "seed", "order", "n_pruned", "fraction", "readout",
+                                       "k", "repeat", "metric", "value"])
+
+
+def test_transfer_verdict_needs_source_nets_that_beat_f_zero():
+    from ntklab.experiments.asym._prune_transfer import transfer_claims
+
+    rs = _runs(main_configs(SIM))
+    table = _transfer_table(rs, lambda g: 0.5 + 0.3 * (1 - g))
+    ks = {"ridge_std": [10], "mlp": [10]}
+    kw = dict(expected="", classification=True, ks=ks, zero_risk=0.1)
+    ok = transfer_claims(rs, table, test_risks=pd.Series([0.03, 0.05]), **kw)[0]
+    assert [c.verdict for c in ok] == ["PASS", "REPORTED"] and "carries the verdict" in ok[0].name
+    worse = transfer_claims(rs, _transfer_table(rs, lambda g: 0.5 - 0.1 * (1 - g)),
+                            test_risks=pd.Series([0.03]), **kw)[0][0]
+    assert worse.verdict == "FAIL"
+    void = transfer_claims(rs, table, test_risks=pd.Series([0.03, 0.198]), **kw)[0][0]
+    assert void.verdict == "INCONCLUSIVE" and "no better than f = 0" in void.measured

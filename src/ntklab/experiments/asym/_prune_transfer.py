@@ -119,9 +119,13 @@ def _repeat_means(sel: pd.DataFrame) -> pd.DataFrame:
 
 def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, classification: bool,
                     ks: dict[str, list[int]], k: int = 10, missing: str = "no transfer table (transfer.parquet)",
-                    repeats: int = 1) -> tuple[list[Claim], pd.DataFrame]:
+                    repeats: int = 1, test_risks: pd.Series | None = None, zero_risk: float | None = None
+                    ) -> tuple[list[Claim], pd.DataFrame]:
     """The claim of the verdict readout (the first of ``VERDICT_READOUTS`` in ``ks``) and a REPORTED row for each
-    other readout, at ``k`` features (or the smallest k computed); ``missing`` says why there is no table."""
+    other readout, at ``k`` features (or the smallest k computed); ``missing`` says why there is no table.
+    ``test_risks`` (the source nets' final test risks) and ``zero_risk`` (that of f = 0, mean y^2): the verdict
+    needs every source net to beat f = 0 on its own test set, else its top features are not features it learned
+    to predict with (e.g. MNIST-1D --quick: 500 samples, test risk 0.198 against 0.1) and it is INCONCLUSIVE."""
     metric = "test_acc" if classification else "test_risk"
     word = metric.split("_")[1]
     better = "higher accuracy" if classification else "lower risk"
@@ -138,6 +142,11 @@ def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, cl
                     enough(len(others), 1, "configurations with γ < 1"), rs.usable(),
                     precondition(table is not None, missing), v.check]
         if readout == verdict:
+            worst = float(test_risks.max()) if test_risks is not None and len(test_risks) else float("nan")
+            requires.append(precondition(zero_risk is None or worst < zero_risk,
+                                         f"a source net does no better than f = 0 on its test set (test risk "
+                                         f"{worst:.3g} ≥ {zero_risk if zero_risk is not None else 0:.3g}): its "
+                                         "features are not ones it learned to predict with"))
             beats = (lambda r: bool((r[others] > r[1.0]).all())) if classification else \
                 (lambda r: bool((r[others] < r[1.0]).all()))
             what = "ridge on standardised features, scale-invariant" if readout == "ridge_std" else readout

@@ -44,7 +44,7 @@ from ._lazy import lazy_claims, lazy_curves, read_lazy
 from ._paper_values import CONCRETE_FIGURE, paper_value_claims
 from ._prune_transfer import pruning_claims, pruning_figures, transfer_claims, transfer_figures, usable_rows
 from ._real_data import AsymRealOptions, execute_real, lazy_sweep_configs, real_configs, transfer_ks
-from ._verdicts import RunSet
+from ._verdicts import RunSet, last_values
 
 __all__ = ["ConcreteOptions", "DiabetesOptions", "DigitsOptions", "Mnist1dOptions", "UciOptions", "analyse_real",
            "real_preset"]
@@ -139,16 +139,18 @@ def analyse_real(o: AsymRealOptions, out: Path, *, paper: PaperNumbers, prefix: 
     claims, tables = core_claims(rs, lam_k=lam_k, paper=paper, full_claims=o.full_claims, lam_draws=draws)
     classification = data.task == "classification"
     pruning = _read_table(out / "pruning.parquet")
+    zero_risk = float((data.y_test.double() ** 2).mean())  # the test risk of f = 0
     c, tables["pruning_summary"] = pruning_claims(rs, pruning, expected=paper.extra.get("prune", ""),
                                                   classification=classification,
-                                                  zero_risk=float((data.y_test.double() ** 2).mean()))
+                                                  zero_risk=zero_risk)
     claims += c
     transfer = _read_table(out / "transfer.parquet")
     why = f"dataset {o.dataset!r} has no transfer split" if data.extra.get("transfer") is None else \
         "no transfer table (transfer.parquet)"
     c, tables["transfer_summary"] = transfer_claims(rs, transfer, expected=paper.extra.get("transfer", ""),
                                                     classification=classification, ks=transfer_ks(o), missing=why,
-                                                    repeats=o.mlp_repeats)
+                                                    repeats=o.mlp_repeats, zero_risk=zero_risk,
+                                                    test_risks=last_values(rs.frame(), "test_risk").value)
     claims += c
     c, t = lazy_claims(rs, RunSet.load(out / "lazy_sweep", lazy_sweep_configs(o)), lazy, width=o.width)
     claims += c
