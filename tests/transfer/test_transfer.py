@@ -29,6 +29,42 @@ def test_ridge_against_lstsq():
     np.testing.assert_allclose(predict_ridge(torch.tensor(beta), torch.tensor(f)).numpy(), a @ beta, rtol=1e-12)
 
 
+def test_standardised_ridge_is_invariant_to_each_features_scale():
+    """ridge_std: predictions do not change when each column is multiplied by its own constant (1e-3 .. 1e3, the
+    spread of sqrt(lambda_j) and more), and equal the ridge fit on explicitly standardised columns."""
+    rng = np.random.default_rng(2)
+    f = torch.tensor(rng.normal(size=(40, 4)) + 3.0)
+    y = torch.tensor(rng.normal(size=(40, 2)))
+    scaled = f * torch.tensor([1e-3, 1.0, 30.0, 1e3])
+    b1, b2 = fit_ridge(f, y, ridge=0.1, standardise=True), fit_ridge(scaled, y, ridge=0.1, standardise=True)
+    torch.testing.assert_close(predict_ridge(b1, f), predict_ridge(b2, scaled), rtol=1e-10, atol=1e-12)
+    z = (f - f.mean(0)) / f.std(0, correction=0)
+    torch.testing.assert_close(predict_ridge(b1, f), predict_ridge(fit_ridge(z, y, ridge=0.1), z), rtol=1e-10,
+                               atol=1e-12)
+    # the plain ridge's relative penalty is not per-feature invariant: the same rescaling changes its fit
+    p1, p2 = predict_ridge(fit_ridge(f, y, ridge=0.1), f), predict_ridge(fit_ridge(scaled, y, ridge=0.1), scaled)
+    assert float((p1 - p2).abs().max()) > 1e-3
+
+
+def test_mlp_repeats_are_the_single_fits_with_shifted_seeds():
+    """Repeat r of (model, k) is the MLP seeded s + k + r * MLP_REPEAT_STRIDE: repeat 0 is the one-repeat fit,
+    and repeat 1 the fit with that seed (the readouts differ from one another)."""
+    from ntklab.transfer import MLP_REPEAT_STRIDE
+
+    ds = ntklab.load_dataset("friedman1", n_samples=100)
+    net = {"a": _nets()["a"]}
+    kw = dict(ks=[4], readouts=("mlp",), hidden=8, steps=50)
+    three = transfer_curves(net, ds, mlp_repeats=3, seed=7, **kw)
+    assert sorted(three.repeat.unique()) == [0, 1, 2]
+    one = transfer_curves(net, ds, seed=7, **kw)
+    assert three[three.repeat == 0].value.tolist() == one.value.tolist()
+    shifted = transfer_curves(net, ds, seed=7 + MLP_REPEAT_STRIDE, **kw)
+    assert three[three.repeat == 1].value.tolist() == shifted.value.tolist()
+    assert three[three.repeat == 1].value.tolist() != one.value.tolist()
+    with pytest.raises(ConfigError, match="mlp_repeats"):
+        transfer_curves(net, ds, mlp_repeats=0, **kw)
+
+
 def test_transfer_features_by_hand():
     lam = torch.tensor([0.1, 0.5, 0.15, 0.25], dtype=torch.float64)
     net = ScaledShallowNet(3, 4, lambdas=lam, seed=1, dtype=torch.float64)
@@ -73,7 +109,7 @@ def test_transfer_curves_rows_and_ridge_consistency():
     data = {k: torch.randn(n, c, generator=g, dtype=torch.float64)
             for k, n, c in (("x_train", 12, 3), ("y_train", 12, 2), ("x_test", 8, 3), ("y_test", 8, 2))}
     curve = transfer_curves({"a": net}, data, ks=[1, 3], hidden=4, steps=3)
-    assert set(curve.readout) == {"mlp", "ridge"} and set(curve.k) == {1, 3}
+    assert set(curve.readout) == {"mlp", "ridge", "ridge_std"} and set(curve.k) == {1, 3}
     assert set(curve.metric) == {"train_risk", "test_risk"}  # regression: no accuracy
     f = transfer_features(net, data["x_train"], [1, 3, 4])  # top-3 by lambda (u^2 = 1 for both outputs)
     beta = fit_ridge(f, data["y_train"], ridge=1e-3)
@@ -151,6 +187,6 @@ def test_a_models_rows_do_not_depend_on_the_other_models():
     both = transfer_curves({"b": nets["b"], "a": nets["a"]}, ds, **kw)
     alone = transfer_curves({"a": nets["a"]}, ds, **kw)
     a = both[both.model == "a"].reset_index(drop=True)
-    assert a.value.tolist() == alone.value.tolist() and len(a) == len(alone) == 2 * 2 * 2  # ks x readouts x risks
+    assert a.value.tolist() == alone.value.tolist() and len(a) == len(alone) == 2 * 3 * 2  # ks x readouts x risks
     with pytest.raises(ConfigError, match="no entry for model 'a'"):
         transfer_curves({"a": nets["a"]}, ds, ks=[2], seed={"b": 1})

@@ -1,5 +1,5 @@
 """Dynamics: the training loop and its probes, stacked multi-run training, the linearised network and its
-function-space predictions, and rate fits.
+function-space predictions (on training and test points, and the infinite-width ensembles), and rate fits.
 
 The loop writes no files: it hands rows, checkpoints and results to a sink (the run store in
 :mod:`ntklab.runs` is one).  May import: layer 1 (``_errors``, ``_io``, ``_threads``, ``_interrupt``, ...),
@@ -27,6 +27,14 @@ from ._predictions import StabilityWarning as StabilityWarning
 from ._predictions import check_stability as check_stability
 from ._predictions import flow_factors as flow_factors
 from ._predictions import stability_bound as stability_bound
+from ._test_points import EnsemblePrediction as EnsemblePrediction
+from ._test_points import GPEnsemble as GPEnsemble
+from ._test_points import TestPointPredictor as TestPointPredictor
+from ._test_points import discrete_gains as discrete_gains
+from ._test_points import flow_gains as flow_gains
+from ._test_points import gp_ensemble as gp_ensemble
+from ._test_points import gp_inference as gp_inference
+from ._test_points import shallow_linearized_gd as shallow_linearized_gd
 from ._rates import RateFit as RateFit
 from ._rates import fit_linear_rate as fit_linear_rate
 from ._rates import fit_power_law as fit_power_law

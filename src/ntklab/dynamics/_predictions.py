@@ -13,7 +13,8 @@ L = w * sum_i e_i^2 (``normalisation``: "mean" w = 1/N over the N = n K entries,
 modes c = Q^T e, so each step costs O(N): the constant-coefficient recursions are advanced in blocks of steps
 by precomputed mode responses, NAG's time-varying one step by step.  The reported loss at step k is that of
 the point the optimiser holds (y_k for NAG / NAG-SC, see :mod:`ntklab.dynamics._momentum`);
-``loss_iterate`` is L(e_k).
+``loss_iterate`` is L(e_k).  :meth:`FunctionSpaceModes.at` extends every prediction to test points from
+Theta(X_test, X_train) (:mod:`ntklab.dynamics._test_points`, with the infinite-width ensembles).
 
 Continuous time (eta -> 0), per mode with c(0) = c0, c'(0) = 0:
 
@@ -174,6 +175,18 @@ class FunctionSpaceModes:
     @property
     def lambda_min(self) -> float:
         return float(self.a[0])
+
+    @property
+    def per_output_kernel(self) -> bool:
+        """True when the kernel is per output, (n, n) with e0 (n, K): Theta (x) I_K."""
+        return self._outputs is not None
+
+    def at(self, k_test_train, f0_test):
+        """Predictions at other points x' (e.g. test points) from Theta(x', X) and f_0(x'):
+        a :class:`~ntklab.dynamics.TestPointPredictor` (see :mod:`ntklab.dynamics._test_points`)."""
+        from ._test_points import TestPointPredictor
+
+        return TestPointPredictor(self, k_test_train, f0_test)
 
     @property
     def lambda_max(self) -> float:

@@ -26,6 +26,8 @@ CATALOGUE: dict[str, CatalogueEntry] = {
     "asym-simulated": CatalogueEntry("ntklab.experiments.asym.simulated:PRESET", f"{_CARON} (E1)",
                                      "node scaling γ ∈ {1, .5, .2, 0} on sphere data, lazy vs feature learning, "
                                      "width sweep (ntklab demo)"),
+    "asym-concrete": CatalogueEntry("ntklab.experiments.asym.real:CONCRETE", f"{_CARON} (E2)",
+                                    "the paper's UCI concrete data (the 'data' extra), with pruning and transfer"),
     "asym-diabetes": CatalogueEntry("ntklab.experiments.asym.real:DIABETES", f"{_CARON} (E2)",
                                     "the same on scikit-learn's diabetes, with pruning and transfer"),
     "asym-digits": CatalogueEntry("ntklab.experiments.asym.real:DIGITS", f"{_CARON} (E3)",

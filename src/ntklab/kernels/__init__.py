@@ -36,3 +36,7 @@ from ._resolve import ACTIVATION_NAMES as ACTIVATION_NAMES
 from ._resolve import as_dual_activation as as_dual_activation
 from ._resolve import dual_activation as dual_activation
 from ._random_features import random_network_nngp as random_network_nngp
+
+# the random infinite-width limit of the NTG under asymmetrical node scaling (gamma < 1)
+from ._ntg_limit import node_grams as node_grams
+from ._ntg_limit import ntg_limit as ntg_limit

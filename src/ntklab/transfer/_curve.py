@@ -9,9 +9,16 @@ top-k nodes by importance I_j = sum_k u_kj^2 lambda_j (ties broken by a seeded r
 computed on held-out data: the transfer split, i.e. the valid split cut 50/50 into transfer-train and
 transfer-test (``Dataset.extra["transfer"]``; :func:`transfer_curves` takes the :class:`~ntklab.data.Dataset`
 itself or that dict).  For each k in ``ks`` (the paper: 10, 20, ..., 100) a readout is fitted on
-transfer-train and measured on both halves: ``"mlp"`` (a fresh k-H-H-K MLP by full-batch SGD, as the paper)
-and ``"ridge"`` (closed form).  The tidy result has one row per (model, k, readout, metric) with metric in
-train_risk, test_risk (MSE, mean over samples and outputs) and, for classification, train_acc, test_acc.
+transfer-train and measured on both halves: ``"mlp"`` (a fresh k-H-H-K MLP by full-batch SGD, as the paper,
+``mlp_repeats`` times from different initialisations), ``"ridge"`` (closed form, penalty relative to the
+features' scale) and ``"ridge_std"`` (ridge on standardised features, invariant to each feature's scale
+sqrt(lambda_j)).  The tidy result has one row per (model, k, readout, repeat, metric) with metric in
+train_risk, test_risk (MSE, mean over samples and outputs) and, for classification, train_acc, test_acc
+(``repeat`` numbers the MLP's initialisations; 0 for the ridge readouts).
+
+Why a scale-invariant readout: gamma = 1 features carry sqrt(1/m) and gamma = 0's top features sqrt(lambda~_j)
+(Zipf), about 45 times larger at m = 2000, so a fixed-step MLP barely moves on gamma = 1's features; the MLP's
+transfer gap is then partly a feature-scale effect, which ``"ridge_std"`` removes.
 A model's rows depend on that model alone, not on the other models passed with it (see
 :func:`ntklab.transfer.fit_mlps`).
 
@@ -39,7 +46,8 @@ from ._readouts import MLPProblem, fit_mlps, fit_ridge, predict_ridge
 
 __all__ = ["transfer_features", "transfer_curves", "PAPER_MLP", "READOUTS"]
 
-READOUTS = ("mlp", "ridge")
+READOUTS = ("mlp", "ridge", "ridge_std")
+MLP_REPEAT_STRIDE = 100_003  # repeat r of the MLP at (model, k) is seeded s + k + r * stride
 # the paper's MLP readouts: hidden width, learning rate, full-batch SGD steps
 PAPER_MLP = {"regression": {"hidden": 64, "lr": 0.1, "steps": 5000},
              "classification": {"hidden": 128, "lr": 1.0, "steps": 10_000}}
@@ -97,19 +105,22 @@ def _per_model(value: int | Mapping[str, int], name: str, field: str) -> int:
 def transfer_curves(models: dict, data: Dataset | dict, *, ks=tuple(range(10, 101, 10)), readouts=READOUTS,
                     classification: bool | None = None, hidden: int = 64, lr: float = 0.1, steps: int = 5000,
                     ridge: float = 1e-3, seed: int | Mapping[str, int] = 0,
-                    order_seed: int | Mapping[str, int] = 0) -> pd.DataFrame:
-    """Tidy rows (model, k, readout, metric, value) for every model in ``models`` (name -> network).
+                    order_seed: int | Mapping[str, int] = 0, mlp_repeats: int = 1) -> pd.DataFrame:
+    """Tidy rows (model, k, readout, repeat, metric, value) for every model in ``models`` (name -> network).
 
     ``data``: a :class:`~ntklab.data.Dataset` (its transfer split is used, and its task unless
     ``classification`` is given) or a dict x_train, y_train, x_test, y_test.  The MLP of (model, k) is
-    initialised with seed ``s + k``, s = ``seed`` (an int, or name -> int): it depends on neither the model's
-    position in ``models`` nor the other models, and models given one s start their readouts alike.
+    initialised with seed ``s + k`` (repeat r: ``s + k + r * MLP_REPEAT_STRIDE``), s = ``seed`` (an int, or
+    name -> int): it depends on neither the model's position in ``models`` nor the other models, and models
+    given one s start their readouts alike.
     ``order_seed`` (an int, or name -> int) seeds the tie-break of the importance order.
     """
     data, task_says = _split(data)
     ks = _check(data, ks, models)
     for r in readouts:
         check_choice("transfer.readouts", r, READOUTS)
+    if isinstance(mlp_repeats, bool) or not isinstance(mlp_repeats, int) or mlp_repeats < 1:
+        raise ConfigError("transfer.mlp_repeats", f"got {mlp_repeats!r}", allowed="integers >= 1")
     if classification is None and task_says is not None:
         classification = task_says
     elif classification is None:  # a dict: one-hot targets mean classification
@@ -123,15 +134,16 @@ def transfer_curves(models: dict, data: Dataset | dict, *, ks=tuple(range(10, 10
         f_te_all = transfer_features(model, data["x_test"], order)
         for k in ks:
             f_tr, f_te = f_tr_all[:, :k], f_te_all[:, :k]
-            if "ridge" in readouts:
-                beta = fit_ridge(f_tr, data["y_train"], ridge=ridge)
+            for readout in [r for r in ("ridge", "ridge_std") if r in readouts]:
+                beta = fit_ridge(f_tr, data["y_train"], ridge=ridge, standardise=readout == "ridge_std")
                 met = _metrics(predict_ridge(beta, f_tr), predict_ridge(beta, f_te), data, classification)
-                rows += [(name, k, "ridge", mk, v) for mk, v in met.items()]
+                rows += [(name, k, readout, 0, mk, v) for mk, v in met.items()]
             if "mlp" in readouts:
-                problems.append(MLPProblem(f_tr, data["y_train"], f_te, data["y_test"]))
-                tags.append((name, k, mlp_seed + k))
+                for rep in range(mlp_repeats):
+                    problems.append(MLPProblem(f_tr, data["y_train"], f_te, data["y_test"]))
+                    tags.append((name, k, rep, mlp_seed + k + rep * MLP_REPEAT_STRIDE))
     if problems:
-        preds = fit_mlps(problems, hidden=hidden, lr=lr, steps=steps, seeds=[t[2] for t in tags])
-        for (name, k, _), (p_tr, p_te) in zip(tags, preds):
-            rows += [(name, k, "mlp", mk, v) for mk, v in _metrics(p_tr, p_te, data, classification).items()]
-    return pd.DataFrame(rows, columns=["model", "k", "readout", "metric", "value"])
+        preds = fit_mlps(problems, hidden=hidden, lr=lr, steps=steps, seeds=[t[3] for t in tags])
+        for (name, k, rep, _), (p_tr, p_te) in zip(tags, preds):
+            rows += [(name, k, "mlp", rep, mk, v) for mk, v in _metrics(p_tr, p_te, data, classification).items()]
+    return pd.DataFrame(rows, columns=["model", "k", "readout", "repeat", "metric", "value"])

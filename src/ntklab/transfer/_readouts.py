@@ -5,7 +5,10 @@ Ridge (closed form, with an unpenalised intercept): with A = [F, 1] and P = diag
     beta = (A^T A + P)^{-1} A^T Y,     rho = ridge * tr(F^T F) / k,
 
 so the penalty is relative to the features' scale (the sqrt(lambda_j) factor makes the scale differ by
-orders of magnitude between gamma = 1 and gamma = 0; a relative rho treats them alike).
+orders of magnitude between gamma = 1 and gamma = 0; a relative rho treats them alike).  With ``standardise``
+each column is first centred and divided by its standard deviation on the training features (a constant column
+by 1), so the fit is invariant to any per-feature scale sqrt(lambda_j): beta is returned for the raw features,
+beta_j = beta^s_j / sd_j and intercept b^s - sum_j mean_j beta^s_j / sd_j.
 
 MLP (Caron et al.): Linear(k, H) - ReLU - Linear(H, H) - ReLU - Linear(H, K) with PyTorch's default
 initialisation (drawn under ``torch.manual_seed(seed)``, the global generator restored afterwards), trained
@@ -48,11 +51,17 @@ from .._threads import torch_threads
 __all__ = ["fit_ridge", "predict_ridge", "fit_mlps", "MLPProblem"]
 
 
-def fit_ridge(f: torch.Tensor, y: torch.Tensor, *, ridge: float = 1e-3) -> torch.Tensor:
-    """beta (k + 1, K), the last row the intercept; solved in float64."""
+def fit_ridge(f: torch.Tensor, y: torch.Tensor, *, ridge: float = 1e-3, standardise: bool = False) -> torch.Tensor:
+    """beta (k + 1, K), the last row the intercept, for the raw features; solved in float64."""
     check_range("transfer.ridge", float(ridge), 0.0)
     f = f.to(torch.float64)
     y = y.to(torch.float64)
+    if standardise:
+        mean, sd = f.mean(0), f.std(0, correction=0)
+        sd = torch.where(sd > 0, sd, torch.ones_like(sd))
+        beta = fit_ridge((f - mean) / sd, y, ridge=ridge)
+        slopes = beta[:-1] / sd[:, None]
+        return torch.cat([slopes, beta[-1:] - mean[None, :] @ slopes], 0)
     n, k = f.shape
     a = torch.cat([f, torch.ones(n, 1, dtype=torch.float64)], 1)
     rho = ridge * float((f * f).sum()) / k

@@ -14,7 +14,13 @@ from ntklab.experiments.asym._real_data import postprocess
 from ntklab.runs import load_runs, set_status
 
 PRUNE_CLAIM = "pruning 90% of nodes"
-TRANSFER_CLAIM = "transfer (mlp readout)"
+TRANSFER_CLAIM = "transfer (ridge on standardised features"  # the verdict readout
+MLP_CLAIM = "transfer (the paper's MLP readout"
+LAZY_CLAIMS = ("γ=1 follows its linearised prediction", "every γ<1 departs from its linearised prediction")
+# the --quick modes sized down so that the suite stays fast (the presets' own quick budgets are measured in the
+# notes): m = 60, 40 GD steps, k in {10, 20}
+TINY = [f"--set={kv}" for kv in ("width=60", "steps=40", "every=20", "ntk_points=20", "transfer_ks=[10, 20]",
+                                 "mlp_ks=[10]", "mlp_steps=20", "mlp_repeats=2")]
 
 
 def _check(out, prefix, classification):
@@ -22,14 +28,19 @@ def _check(out, prefix, classification):
     names = " | ".join(claims.name)
     decided = claims[claims.verdict.isin(["PASS", "FAIL"])]
     assert len(decided) and decided.support.str.fullmatch(r"[0-2]/2 seeds").all()  # decided per seed
-    assert PRUNE_CLAIM in names and TRANSFER_CLAIM in names and "transfer (ridge readout)" in names
+    assert PRUNE_CLAIM in names and TRANSFER_CLAIM in names and MLP_CLAIM in names
+    assert all(c in names for c in LAZY_CLAIMS) and "test risk of the linearised prediction" in names
+    lazy = pd.read_parquet(out / "lazy.parquet")
+    assert {"lazy_gap", "lazy_test_risk", "lazy_train_risk"} <= set(lazy.metric)
+    assert set(lazy.width) == {15, 30, 60} and set(lazy[lazy.width < 60].gamma) == {1.0}  # the γ=1 lazy sweep
     assert set(claims.verdict) <= {"PASS", "FAIL", "INCONCLUSIVE", "REPORTED"}
     assert "final max-node displacement increases as γ decreases" in names
     pr = pd.read_parquet(out / "pruning.parquet")
     assert set(pr.order) == {"importance", "displacement", "random"} and set(pr.gamma) == {1.0, 0.5, 0.2, 0.0}
     assert sorted(pr.n_pruned.unique())[:2] == [0, 3] and pr.fraction.max() == 1.0  # every 5 % of m = 60
     tr = pd.read_parquet(out / "transfer.parquet")
-    assert set(tr.readout) == {"mlp", "ridge"} and set(tr.k) == {10, 20}
+    assert set(tr.readout) == {"mlp", "ridge_std"} and set(tr.k) == {10, 20}
+    assert set(tr[tr.readout == "mlp"].repeat) == {0, 1}
     assert ("test_acc" in set(tr.metric)) == classification
     for f in ("trainrisk", "ntkmineig", "ntkdiff", "wdiff", "prune_testrisk", "prune_orders", "transfer_testrisk"):
         assert (out / "figures" / f"{prefix}_{f}.png").exists(), f
@@ -43,7 +54,7 @@ def quick_store(tmp_path_factory):
     def get(preset):
         if preset not in stores:
             out = tmp_path_factory.mktemp(preset)
-            assert main(["run", preset, "--quick", "--out", str(out), "--no-progress"]) == 0
+            assert main(["run", preset, "--quick", *TINY, "--out", str(out), "--no-progress"]) == 0
             stores[preset] = out
         return stores[preset]
 
@@ -51,7 +62,7 @@ def quick_store(tmp_path_factory):
 
 
 @pytest.mark.parametrize("preset, prefix, classification", [
-    ("asym-diabetes", "diabetes", False), ("asym-digits", "digits", True), ("asym-mnist1d", "mnist1d", True)])
+    ("asym-concrete", "concrete", False), ("asym-diabetes", "diabetes", False), ("asym-digits", "digits", True), ("asym-mnist1d", "mnist1d", True)])
 def test_quick_preset(quick_store, preset, prefix, classification):
     _check(quick_store(preset), prefix, classification)
 
@@ -62,7 +73,8 @@ def test_a_diverged_run_is_named_and_leaves_the_other_runs_numbers_unchanged(qui
     before = pd.read_parquet(out / "transfer.parquet")
     bad = next(r for r in load_runs(out / "runs") if r.name == "a0.7-g0.5-s0")
     set_status(bad.path, "diverged", step=3, loss=1e30)
-    opts = resolve_options(get_preset("asym-diabetes"), quick=True)
+    opts = resolve_options(get_preset("asym-diabetes"), quick=True,
+                           overrides=[t.removeprefix("--set=") for t in TINY])
     postprocess(opts, out)  # the tables again, without the diverged run
     after = pd.read_parquet(out / "transfer.parquet")
     assert bad.path.name not in set(after.run) and len(after) == len(before) * 7 // 8
@@ -72,8 +84,10 @@ def test_a_diverged_run_is_named_and_leaves_the_other_runs_numbers_unchanged(qui
     assert f"diverged: runs/{bad.path.name} at step 3" in capsys.readouterr().out
     claims = pd.read_csv(out / "claims.csv", keep_default_na=False).set_index("name")
     for name, c in claims.iterrows():
-        if name.startswith(("pruning 90%", "γ=1: λ_min", "λ_min")):  # γ=0 and γ=1 only, or step 0
+        if name.startswith(("pruning 90%", "λ_min")):  # γ=0 and γ=1 only, or step 0
             assert c.verdict in ("PASS", "FAIL") and c.support.endswith("/2 seeds"), name
+        elif name.startswith("γ=1: λ_min"):  # at m = 60 the draws spread too much to test the limit
+            assert c.verdict == "INCONCLUSIVE" and "widen the net" in c.measured, name
         else:  # every other claim compares all four configurations, so it needs the diverged run
             assert c.verdict == "INCONCLUSIVE" and c.measured == "1 runs diverged or unfinished (a0.7-g0.5-s0)", name
 
@@ -85,7 +99,7 @@ def test_uci_preset_on_an_airfoil_file(tmp_path):
     f = tmp_path / "airfoil_self_noise.dat"
     f.write_text("".join("\t".join(f"{v:.6f}" for v in (*row, t)) + "\n" for row, t in zip(x, y)))
     out = tmp_path / "out"
-    args = ["run", "asym-uci", "--quick", "--out", str(out), "--no-progress",
+    args = ["run", "asym-uci", "--quick", *TINY, "--out", str(out), "--no-progress",
             "--set", f"data_file={f}", "--set", "dataset=airfoil"]
     assert main(args) == 0
     _check(out, "airfoil", False)

@@ -3,7 +3,9 @@ r"""What every asymmetrical-scaling preset shares (Caron et al. E1-E4): the trai
 
 Core figures: train/test risk (step 0 dropped, as the paper), train/test accuracy (classification),
 lambda_min(Theta_t), sqrt||Theta_t - Theta_0||_2, and the displacement of the node that moved most; mean ± std
-over the seeds of the runs that finished (diverged runs are left out and named by the claims).
+over the seeds of the runs that finished (diverged runs are left out and named by the claims).  ``overlays``
+adds dashed curves (mean over seeds, the configuration's colour) to a figure, e.g. the test risk of each run's
+linearised prediction on the test-risk figure.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing_extensions import Annotated
 
 from ..._errors import one_of
 from ...config import Alpha, Gamma
-from ...report import band_plot, runs_frame, save_figure
+from ...report import PAPER_COLOURS, band_plot, runs_frame, save_figure
 
 # (alpha, gamma) of Caron et al.: gamma = 1 (NTK scaling), (0.7, 0.5), (0.5, 0.2), (0.4, 0)
 PAPER_CONFIGS: list[tuple[float, float]] = [(0.5, 1.0), (0.7, 0.5), (0.5, 0.2), (0.4, 0.0)]
@@ -37,7 +39,9 @@ __all__ = ["PAPER_CONFIGS", "DTYPES", "Dtype", "Gamma", "Alpha", "config_label",
 class AsymOptions(BaseModel):
     """The options of the shallow GD runs of every E1-E4 preset: width m, steps, lr, seeds, probe interval,
     the (alpha, gamma) configurations (alpha in (0, 1), gamma in [0, 1], distinct gammas: the claims order
-    the configurations by gamma), the authors' Zipf offset and the dtype."""
+    the configurations by gamma), the authors' Zipf offset, the dtype, the gamma = 1 widths of the lazy
+    baseline's width sweep, and the torch threads (1: on a shared machine a second thread mostly spins; measured
+    3-5x less CPU time per GD step with one thread on 2 busy cores)."""
 
     model_config = ConfigDict(extra="forbid")
     width: int = Field(2000, ge=1)
@@ -48,6 +52,8 @@ class AsymOptions(BaseModel):
     configs: list[tuple[Alpha, Gamma]] = Field(default_factory=lambda: list(PAPER_CONFIGS), min_length=1)
     zipf_offset: bool = False
     dtype: Dtype = "float32"
+    lazy_widths: list[Annotated[int, Field(ge=2)]] | None = None  # gamma = 1 widths of the lazy sweep (None: m/4, m/2)
+    threads: int = Field(1, ge=0)  # torch threads while training (0: leave torch's setting); small GEMMs gain little
 
     @field_validator("configs")
     @classmethod
@@ -91,8 +97,20 @@ def fmt_by_gamma(s: pd.Series) -> str:
     return ", ".join(f"γ={g:g}: {v:.3g}" for g, v in s.items())
 
 
-def core_figures(frame: pd.DataFrame, out: Path, order: list[str], *, prefix: str) -> list[Path]:
-    """The paper's per-run figures as ``figures/<prefix>_<name>.png`` (mean ± std over seeds)."""
+def _dashed(ax, overlay: pd.DataFrame, order: list[str], what: str) -> None:
+    for i, lab in enumerate(order):
+        sub = overlay[overlay.label == lab]
+        if len(sub):
+            mean = sub.groupby("step").value.mean()
+            ax.plot(mean.index, mean.values, color=PAPER_COLOURS[i % len(PAPER_COLOURS)], ls="--", lw=1.2,
+                    label=f"{lab} ({what})")
+    ax.legend(fontsize=7)
+
+
+def core_figures(frame: pd.DataFrame, out: Path, order: list[str], *, prefix: str,
+                 overlays: dict[str, tuple[pd.DataFrame, str]] | None = None) -> list[Path]:
+    """The paper's per-run figures as ``figures/<prefix>_<name>.png`` (mean ± std over seeds); ``overlays``: figure
+    name -> (frame with label, step, value; legend text) drawn dashed."""
     fdir = out / "figures"
     specs = [
         ("trainrisk", "train_risk", True, "train risk", None),
@@ -112,5 +130,7 @@ def core_figures(frame: pd.DataFrame, out: Path, order: list[str], *, prefix: st
             continue
         ax = band_plot(sub, logy=logy, ylabel=ylabel, title=f"{prefix}: {ylabel}", order=order,
                        transform=tf, xlabel="GD step")
+        if overlays and fname in overlays and len(overlays[fname][0]):
+            _dashed(ax, overlays[fname][0], order, overlays[fname][1])
         paths.append(save_figure(ax, fdir / f"{prefix}_{fname}.png"))
     return paths

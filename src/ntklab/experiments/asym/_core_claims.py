@@ -3,7 +3,10 @@ r"""The core claims of every asymmetrical-scaling preset (Caron et al. E1-E4), d
 1. optimisation: the train risk falls for every gamma, and ends ordered by gamma (gamma = 1 lowest); with
    ``full_claims`` every gamma > 0 ends below 1e-3;
 2. lambda_min(Theta_0) is ordered by gamma and, for gamma = 1, within 10 % of lambda_min(K) of the mean kernel
-   on the same probe points;
+   on the same probe points.  At a small width the Monte Carlo spread of lambda_min(Theta_0) alone can exceed
+   10 % (at m = 60 on digits: 20-33 % off), so the 10 % claim declares a precondition: the spread (standard
+   deviation over ``SPREAD_DRAWS`` fresh gamma = 1 initialisations at the run's width, relative to lambda_min(K))
+   is at most a third of the tolerance, i.e. the claim tests the limit, not the sampling noise;
 3. feature learning: kernel drift sqrt||Theta_T - Theta_0||_2 and the max-node displacement at the end
    increase as gamma decreases.
 
@@ -17,13 +20,31 @@ finite, and an ordering needs at least two configurations.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import torch
 
-from ...report import Claim, enough, has_metric, ordered, reported
+from ...kernels import empirical_ntk, spectrum
+from ...nets import build_network
+from ...report import Claim, Precondition, enough, has_metric, ordered, precondition, reported
 from ._common import PaperNumbers, fmt_by_gamma
 from ._verdicts import Grid, RunSet, finite_positive, gate, grid_of, last_values, seed_claim
 
-__all__ = ["core_claims"]
+__all__ = ["core_claims", "lambda_min_draws", "SPREAD_DRAWS", "LAMBDA_TOLERANCE"]
+
+SPREAD_DRAWS = 8
+LAMBDA_TOLERANCE = 0.10
+DRAW_SEED_BASE = 2_000_000  # the draws' seeds, apart from every run's
+
+
+def lambda_min_draws(network, x: torch.Tensor, *, d: int, out_dim: int, draws: int = SPREAD_DRAWS) -> list[float]:
+    """lambda_min(Theta_0) on ``x`` of ``draws`` fresh initialisations of the network config ``network`` (float64)."""
+    out = []
+    for s in range(draws):
+        net = build_network(network, d=d, out_dim=out_dim, seed=DRAW_SEED_BASE + s, dtype=torch.float64)
+        theta = empirical_ntk(net, x.to(torch.float64), output=0 if out_dim > 1 else None)
+        out.append(float(spectrum(theta)[0]))
+    return out
 
 _LABELS = {"train_risk": "final train risk", "test_risk": "final test risk", "lambda_min": "λ_min(Θ̂_0)",
            "drift_spectral": "final kernel drift", "max_node_displacement": "final max-node displacement",
@@ -67,7 +88,16 @@ def _optimisation(rs: RunSet, trained: pd.DataFrame, paper: PaperNumbers, full_c
     return claims
 
 
-def _at_init(rs: RunSet, lam_k: float | None, paper: PaperNumbers) -> list[Claim]:
+def _spread_check(lam_k: float | None, draws: list[float] | None) -> Precondition:
+    if draws is None or lam_k is None or not lam_k > 0:
+        return precondition(True, "")
+    rel = float(np.std(draws, ddof=1) / lam_k)
+    return precondition(rel <= LAMBDA_TOLERANCE / 3,
+                        f"at this width λ_min(Θ̂_0) spreads by {100 * rel:.1f}% over {len(draws)} initialisations, more "
+                        f"than a third of the {100 * LAMBDA_TOLERANCE:g}% tolerance: widen the net to test the limit")
+
+
+def _at_init(rs: RunSet, lam_k: float | None, paper: PaperNumbers, draws: list[float] | None = None) -> list[Claim]:
     every = rs.frame(any_status=True)
     lam, pre = _grid(rs, every, "lambda_min", step=0)
     note = _later_note(rs)
@@ -87,8 +117,9 @@ def _at_init(rs: RunSet, lam_k: float | None, paper: PaperNumbers) -> list[Claim
                     f"per seed {per_seed}){note}")
 
         claims.append(seed_claim("γ=1: λ_min(Θ̂_0) within 10% of λ_min(K)",
-                                 [one.recorded("γ=1 runs"), finite_positive(lam_k, "λ_min(K)"), *pre1],
-                                 lambda: [r <= 0.10 for r in rel()], measured, "Θ̂_0 → K as m → ∞"))
+                                 [one.recorded("γ=1 runs"), finite_positive(lam_k, "λ_min(K)"),
+                                  _spread_check(lam_k, draws), *pre1],
+                                 lambda: [r <= LAMBDA_TOLERANCE for r in rel()], measured, "Θ̂_0 → K as m → ∞"))
     return claims
 
 
@@ -108,13 +139,14 @@ def _feature_learning(rs: RunSet, trained: pd.DataFrame, paper: PaperNumbers) ->
     return claims, {"sqrt_drift_spectral": sqrt_drift, "max_node_displacement": disp.mean()}
 
 
-def core_claims(rs: RunSet, *, lam_k: float | None, paper: PaperNumbers,
-                full_claims: bool = False) -> tuple[list[Claim], dict]:
+def core_claims(rs: RunSet, *, lam_k: float | None, paper: PaperNumbers, full_claims: bool = False,
+                lam_draws: list[float] | None = None) -> tuple[list[Claim], dict]:
     """The optimisation, lambda_min and feature-learning claims; also returns {"final_by_config": table} (means
-    over the seeds of the finished runs, by gamma)."""
+    over the seeds of the finished runs, by gamma).  ``lam_draws``: lambda_min(Theta_0) of fresh gamma = 1
+    initialisations at the runs' width (:func:`lambda_min_draws`), for the spread precondition."""
     trained = rs.frame()
     claims = _optimisation(rs, trained, paper, full_claims)
-    init = _at_init(rs, lam_k, paper)
+    init = _at_init(rs, lam_k, paper, lam_draws)
     feat, cols = _feature_learning(rs, trained, paper)
     claims += init + feat  # the order: optimisation, test risk, lambda_min, feature learning
     table = {"train_risk": _grid(rs, trained, "train_risk")[0].mean(),

@@ -15,7 +15,14 @@ Claims (PASS/FAIL, with the measured numbers; each decided per seed, PASS iff it
   2. lambda_min(Theta_0) is ordered by gamma, and for gamma = 1 is within 10 % of lambda_min(K) of the mean kernel;
   3. kernel drift and max-node displacement at the end increase as gamma decreases;
   4. width sweep (>= 3 widths): relative drift of gamma = 1 falls with m, with a log-log slope in [-0.8, -0.3]
-     (about m^{-1/2}); for gamma <= 0.5 the top node's displacement has a slope > -0.1 (does not shrink).
+     (about m^{-1/2}); for gamma <= 0.5 the top node's displacement has a slope > -0.1 (does not shrink);
+  5. the lazy baseline (:mod:`._lazy`): gamma = 1 follows its own linearised prediction on the test points (its
+     gap shrinks along its width sweep, gamma = 1 at ``lazy_widths``, default m/4 and m/2, the main steps, and
+     stays within that sweep's extrapolation to m), and every gamma < 1 departs from it by more than gamma = 1
+     once gamma = 1 is lazy at m; its test risk is dashed on the test-risk figure;
+  6. the random limit (:mod:`._random_limit`, untrained nets of ``spread_seeds`` seeds at ``spread_widths``): the
+     spread of lambda_min(Theta_0) across seeds shrinks like m^{-1/2} for gamma = 1 and does not shrink for
+     gamma < 1, where lambda_min(Theta_0) follows the random limit seed by seed.
 A claim whose runs diverged, failed or are missing is INCONCLUSIVE and names them; the lambda_min(Theta_0)
 claims read step 0 (before the first update) and are decided whenever every run recorded it.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import torch
 from pydantic import Field
 
 from ..._fits import loglog_fit
@@ -32,11 +40,14 @@ from ..._threads import torch_threads
 from ...config import RunConfig
 from ...data import load_dataset
 from ...kernels import shallow_mean_ntk, spectrum
+from ...nets import build_network
 from ...report import Claim, band_plot, enough, has_metric, ordered, save_figure
-from ...runs import train_many
+from ...runs import load_runs, train_many
 from .._registry import ExperimentResult, Preset
 from ._common import PAPER_CONFIGS, AsymOptions, Gamma, PaperNumbers, config_label, core_figures
-from ._core_claims import core_claims
+from ._core_claims import core_claims, lambda_min_draws
+from ._lazy import lazy_claims, lazy_curves, lazy_sweep_widths, read_lazy, write_lazy_table
+from ._random_limit import read_spread, spread_claims, write_spread_table
 from ._verdicts import RunSet, grid_of, last_values, seed_claim
 
 __all__ = ["AsymSimulatedOptions", "base_config"]
@@ -52,9 +63,11 @@ class AsymSimulatedOptions(AsymOptions):
     sweep_steps: int = Field(1000, ge=1)
     sweep_seeds: int = Field(3, ge=1)
     sweep_gammas: list[Gamma] = Field(default_factory=lambda: [1.0, 0.5, 0.2])
-    threads: int = Field(1, ge=0)  # torch threads while training (0: leave torch's setting); small GEMMs gain little
     full_claims: bool = False  # the --full mode's stronger claim (train risk < 1e-3 for gamma > 0)
     depth: int = Field(1, ge=1)  # hidden layers; > 1: ntklab.MLP (NTK), node scaling in every layer (authors' L)
+    spread_widths: list[int] = Field(default_factory=lambda: [250, 500, 1000, 2000, 4000])
+    spread_seeds: int = Field(40, ge=1, le=1000)  # untrained nets per (config, width): the spread of lambda_min(Theta_0)
+    limit_top: int = Field(200, ge=1)  # top nodes kept with their own weights in the random limit
 
 
 def base_config(o: AsymSimulatedOptions, *, alpha: float, gamma: float, width: int, steps: int,
@@ -100,28 +113,68 @@ def sweep_configs(o: AsymSimulatedOptions) -> list[RunConfig]:
             for m in o.sweep_widths for gamma in o.sweep_gammas for s in range(o.sweep_seeds)]
 
 
+SPREAD_SEED_BASE = 1_000_000
+
+
+def lazy_configs(o: AsymSimulatedOptions) -> list[RunConfig]:
+    """gamma = 1 at the lazy sweep's widths, with the main runs' steps and seeds (``lazy_sweep/``)."""
+    return [base_config(o, alpha=_alpha_for(1.0), gamma=1.0, width=m, steps=o.steps, seed=s, name=f"lazy-m{m}-s{s}")
+            for m in lazy_sweep_widths(o.width, o.lazy_widths) if 1.0 in [g for _, g in o.configs]
+            for s in range(o.seeds)]
+
+
+def _data(o: AsymSimulatedOptions):
+    return load_dataset("sphere_sin", n_train=o.n_train, n_test=o.n_test, d=o.d, noise=o.noise, seed=o.data_seed)
+
+
 def execute(o: AsymSimulatedOptions, out: Path, progress: bool) -> None:
     with torch_threads(o.threads):
         train_many(main_configs(o), out=out / "runs", progress=progress, desc="E1 main")
         train_many(sweep_configs(o), out=out / "width_sweep", progress=progress, desc="E1 width sweep")
+        train_many(lazy_configs(o), out=out / "lazy_sweep", progress=progress, desc="E1 lazy sweep")
+        data = _data(o)
+        runs = load_runs(out / "runs", main_configs(o), finished_only=False) + \
+            load_runs(out / "lazy_sweep", lazy_configs(o), finished_only=False)
+        write_lazy_table(out, runs, lambda run: data)
+
+        def make_net(alpha, gamma, m, s):  # independent draws at every width (seeds of one width never reused)
+            seed = SPREAD_SEED_BASE + 1000 * m + s
+            cfg = base_config(o, alpha=alpha, gamma=gamma, width=m, steps=1, seed=seed, name="init")
+            return build_network(cfg.network, d=data.d, out_dim=data.out_dim, seed=seed, dtype=torch.float64)
+
+        write_spread_table(out, make_net, o.configs, o.spread_widths, o.spread_seeds, data.x_train, top=o.limit_top)
 
 
 def analyse(o: AsymSimulatedOptions, out: Path) -> ExperimentResult:
     rs = RunSet.load(out / "runs", main_configs(o))
     order = [config_label(a, g) for a, g in o.configs]
-    figs = core_figures(rs.frame(), out, order, prefix="simulated")
-    data = load_dataset("sphere_sin", n_train=o.n_train, n_test=o.n_test, d=o.d, noise=o.noise, seed=o.data_seed)
+    lazy = read_lazy(out)
+    figs = core_figures(rs.frame(), out, order, prefix="simulated",
+                        overlays={"testrisk": (lazy_curves(lazy, rs), "linearised")})
+    data = _data(o)
     lam_k = float(spectrum(shallow_mean_ntk(data.x_train))[0])
+    ones = [c for c in rs.configs if float(c.network.scaling.gamma) == 1.0]
+    draws = lambda_min_draws(ones[0].network, data.x_train, d=data.d, out_dim=data.out_dim) \
+        if ones and o.depth == 1 else None
     claims, tables = core_claims(rs, lam_k=lam_k if o.depth == 1 else None, paper=PAPER_E1,
-                                 full_claims=o.full_claims)
+                                 full_claims=o.full_claims, lam_draws=draws)
 
     # 4. width sweep
     sweep = RunSet.load(out / "width_sweep", sweep_configs(o))
     claims += _sweep_claims(sweep, sorted(set(o.sweep_widths)))
     sw = sweep.frame()
     tables["width_sweep"] = _sweep_table(sw)
+    # 5. the lazy baseline on test points
+    c, t = lazy_claims(rs, RunSet.load(out / "lazy_sweep", lazy_configs(o)), lazy, width=o.width)
+    claims += c
+    tables.update(t)
+    # 6. the random limit at initialisation
+    spread = read_spread(out)
+    c, t = spread_claims(spread, [g for _, g in o.configs], lam_k if o.depth == 1 else None)
+    claims += c
+    tables.update(t)
     if len(sw):
-        figs += _sweep_figures(sw, out)
+        figs += _sweep_figures(sw, out, spread)
     return ExperimentResult(out=out, claims=claims, figures=figs, tables=tables)
 
 
@@ -174,11 +227,12 @@ def _sweep_table(sw: pd.DataFrame) -> pd.DataFrame:
                         ).reset_index()
 
 
-def _sweep_figures(sw: pd.DataFrame, out: Path) -> list[Path]:
+def _sweep_figures(sw: pd.DataFrame, out: Path, spread: pd.DataFrame | None = None) -> list[Path]:
     import matplotlib.pyplot as plt
 
     end = sw[sw.step == sw.groupby("run").step.transform("max")]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    panels = 3 if spread is not None and len(spread) else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6))
     rel = end[end.metric == "drift_fro_rel"].assign(x=lambda d: d.width)
     band_plot(rel, x="x", ax=axes[0], logx=True, logy=True, xlabel="width m",
               ylabel="‖ΔΘ̂‖_F / ‖Θ̂_0‖_F", title="relative kernel drift")
@@ -186,6 +240,15 @@ def _sweep_figures(sw: pd.DataFrame, out: Path) -> list[Path]:
     top = top[top.key == top.groupby("run").key.transform("first")].assign(x=lambda d: d.width)
     band_plot(top, x="x", ax=axes[1], logx=True, logy=True, xlabel="width m",
               ylabel="‖Δw‖ of the top-λ node", title="top node displacement")
+    if panels == 3:  # the random limit: spread of lambda_min(Theta_0) over seeds at initialisation
+        lam = spread[spread.metric == "lambda_min"]
+        for i, (gamma, sub) in enumerate(sorted(lam.groupby("gamma"), key=lambda item: -item[0])):
+            std = sub.groupby("width").value.std(ddof=1)
+            axes[2].plot(std.index, std.values, "o-", color=f"C{i}", label=f"γ={gamma:g}")
+        axes[2].set(xscale="log", yscale="log", xlabel="width m", ylabel="std over seeds of λ_min(Θ̂_0)",
+                    title="random limit (γ<1): spread at init")
+        axes[2].grid(alpha=0.3)
+        axes[2].legend(fontsize=8)
     return [save_figure(fig, out / "figures" / "simulated_width_sweep.png")]
 
 
