@@ -72,6 +72,8 @@ def fit_ridge(f: torch.Tensor, y: torch.Tensor, *, ridge: float = 1e-3, standard
 
 
 def predict_ridge(beta: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """The ridge readout's prediction f β[:-1] + β[-1] (float64, (n, K)) for features ``f`` (n, k) and the
+    coefficients of :func:`fit_ridge` (its last row the intercept)."""
     f = f.to(torch.float64)
     return f @ beta[:-1] + beta[-1]
 
