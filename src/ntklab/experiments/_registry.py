@@ -76,6 +76,8 @@ CATALOGUE = {
     "momentum": "ntklab.experiments.momentum.momentum:PRESET",
     "conditioning": "ntklab.experiments.conditioning.conditioning:PRESET",
     "deep-normalized": "ntklab.experiments.conditioning.deep_normalized:PRESET",
+    "deep-learnability": "ntklab.experiments.conditioning.learnability:PRESET",
+    "deep-benign-overfitting": "ntklab.experiments.conditioning.benign_overfitting:PRESET",
     "approximation-1d": "ntklab.experiments.approximation.approximation:APPROX_1D",
     "approximation-sphere": "ntklab.experiments.approximation.approximation:APPROX_SPHERE",
 }
