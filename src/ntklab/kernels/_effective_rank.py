@@ -132,9 +132,10 @@ def _k_star(blocks: _Blocks, n: int, b: float, tail_max: float) -> tuple[int | N
     s, q = blocks.sums()
     nxt = np.append(blocks.lam, tail_max)  # lambda_{k+1} at each start; the tail's largest is at most tail_max
     for k, sk, qk, lk in zip(blocks.starts, s, q, nxt):
-        if lk <= 0 or sk / lk >= b * n:  # inside a block r_k only falls (lambda_{k+1} fixed, S_k shrinking)
-            return (int(round(k)), float(sk / lk) if lk > 0 else math.inf,
-                    float(sk ** 2 / qk) if qk > 0 else math.inf, float(sk))
+        if lk <= 0:  # no eigenvalue left: fewer than needed, r_k never reaches b n
+            break
+        if sk / lk >= b * n:  # inside a block r_k only falls (lambda_{k+1} fixed, S_k shrinking)
+            return int(round(k)), float(sk / lk), float(sk ** 2 / qk), float(sk)
     return None, math.nan, math.nan, math.nan
 
 
