@@ -67,7 +67,7 @@ def _deep_family(o, frame: pd.DataFrame) -> Claim:
                            for s in ex.columns)
 
     def measured() -> str:
-        return (f"excess / σ² (mean over seeds): {_fmt(ex.mean(1), 'n')}; depth L(n): {_fmt(theory.depth, 'n')}; "
+        return (f"excess / σ² (mean over seeds): {_fmt(ex.mean(axis=1), 'n')}; depth L(n): {_fmt(theory.depth, 'n')}; "
                 f"k*/n: {_fmt(theory.k_over_n, 'n')}; n/R_k*: {_fmt(theory.n_over_R, 'n')}; deterministic "
                 f"equivalent: {_fmt((theory.de_variance + theory.de_bias) / o.noise, 'n')}")
 
@@ -88,7 +88,7 @@ def _shallow_family(o, frame: pd.DataFrame) -> Claim:
 
     def measured() -> str:
         shown = ", ".join(f"n={n}: {'> ' + str(4 * max(o.n_train)) if v == math.inf else int(v)}" for n, v in k.items())
-        return (f"excess / σ² (mean over seeds): {_fmt(ex.mean(1), 'n')}; k*: {shown}; deterministic equivalent: "
+        return (f"excess / σ² (mean over seeds): {_fmt(ex.mean(axis=1), 'n')}; k*: {shown}; deterministic equivalent: "
                 f"{_fmt((theory.de_variance + theory.de_bias) / o.noise, 'n')}")
 
     return claim(f"d={o.low_d}, depth 1: the test risk does not approach σ² (conditions fail)", lambda: stays.all,
@@ -162,7 +162,7 @@ def _width_claim(o, frame: pd.DataFrame) -> Claim:
     approaches = seed_support(bool(np.all(np.diff(gap[s].to_numpy()) < 0)) for s in gap.columns)
     return claim(f"random deep features (L={o.width_depth}, n={o.width_n}): the excess risk approaches the "
                  "infinite-width kernel's as the width grows", lambda: approaches.all,
-                 lambda: f"excess / σ² (mean over seeds): {_fmt(finite.mean(1), 'm')}; infinite width: "
+                 lambda: f"excess / σ² (mean over seeds): {_fmt(finite.mean(axis=1), 'm')}; infinite width: "
                          f"{limit.mean():.3g}", "|excess(m) − excess(∞)| decreasing in m, every seed",
                  requires=[enough(len(finite), 2, "widths"), precondition(len(limit) > 0, "no infinite-width fit"),
                            all_finite(gap.to_numpy().ravel(), "excess risks")], support=approaches)

@@ -109,7 +109,7 @@ def _present(frame: pd.DataFrame, label: str, what: str):
 
 
 def _window_checks(curves: pd.DataFrame, window: list[int], k: int, what: str) -> list:
-    vals = curves.loc[window].to_numpy() if window else np.array([])
+    vals = curves.reindex(window).to_numpy() if window else np.array([])  # a depth not measured: NaN
     return [enough(len(window), k, f"depths with {what}"), all_finite(vals.ravel(), what),
             precondition(vals.size == 0 or bool((vals > 0).all()), f"{what}: a value <= 0 inside the window")]
 
@@ -125,7 +125,7 @@ def _fmt_rates(rates: dict) -> str:
 def _kernel_claims(o, t: dict, label: str, c: pd.Series) -> tuple[list[Claim], dict]:
     """Exponential fall of the kernel learner's explained variance, and its rate against eigenlearning."""
     curves = _curves(t["krr"], label, n=o.claim_n)
-    window = depth_window(curves.mean(1), o.fit_min) if len(curves) else []
+    window = depth_window(curves.mean(axis=1), o.fit_min) if len(curves) else []
     requires = [_present(curves, label, "the kernel learner"), *_window_checks(curves, window, 4, "F_c >= fit_min")]
     ok = all(p.ok for p in requires)
     rates = _seed_rates(curves, window) if ok else {}
@@ -163,7 +163,7 @@ def _sq_claim(o, t: dict, label: str, c: pd.Series) -> Claim:
     shown = [L for L in (1, 2, 5, 10, 15, 20) if L in curves.index]
 
     def measured() -> str:
-        mean = curves.mean(1)
+        mean = curves.mean(axis=1)
         pts = ", ".join(f"L={L}: {mean[L]:.3f} ({theory[L]:.3f})" for L in shown)
         return (f"rate {_fmt_rates(rates)} vs Gegenbauer {th.rate:.3f} (L = 1..{window[-1]}, theory mass ≥ {SQ_MIN}); "
                 f"corr² measured (theory): {pts}")
@@ -177,7 +177,7 @@ def _sq_claim(o, t: dict, label: str, c: pd.Series) -> Claim:
 def _net_claim(o, t: dict, label: str, kernel: dict) -> Claim:
     nets = t["nets"][t["nets"].activation == label]
     curves = nets[nets.status == "done"].pivot_table(index="depth", columns="seed", values="fc").sort_index()
-    window = depth_window(curves.mean(1), o.fit_min) if len(curves) else []
+    window = depth_window(curves.mean(axis=1), o.fit_min) if len(curves) else []
     stored = [r for r in nets.itertuples() if r.status != "missing"]
     predicted = _theory_fc(t, label, o.net_n)
     requires = [runs_usable([_Stored(r.run, r.status) for r in stored], expected=len(o.net_depths) * o.net_seeds),
@@ -193,7 +193,7 @@ def _net_claim(o, t: dict, label: str, kernel: dict) -> Claim:
         return (f"rate {_fmt_rates(rates)} over depths {window} (R² semi-log / log-log: "
                 + ", ".join(f"{r.r2_exp:.3f} / {r.r2_pow:.3f}" for r in rates.values())
                 + f"); eigenlearning at n={o.net_n}: {th.rate:.3f}; "
-                f"F_c by depth: " + ", ".join(f"L={L}: {v:.3f}" for L, v in curves.mean(1).items())
+                f"F_c by depth: " + ", ".join(f"L={L}: {v:.3f}" for L, v in curves.mean(axis=1).items())
                 + (f"; kernel learner at n={o.claim_n}: {np.mean([r.rate for r in kernel['rates'].values()]):.3f}"
                    if k is not None else ""))
 
@@ -208,9 +208,9 @@ def _n_claim(o, t: dict, label: str) -> Claim:
     ns = sorted(o.n_train)
     krr = t["krr"]
     lo, hi = _curves(krr, label, n=ns[0]), _curves(krr, label, n=ns[-1])
-    window = depth_window(lo.mean(1), o.fit_min) if len(lo) else []
+    window = depth_window(lo.mean(axis=1), o.fit_min) if len(lo) else []
     seeds = [s for s in lo.columns if s in hi.columns]
-    support = seed_support(bool((hi.loc[window, s] > lo.loc[window, s]).all()) for s in seeds)
+    support = seed_support(bool((hi[s].reindex(window) > lo[s].reindex(window)).all()) for s in seeds)  # NaN: False
 
     def measured() -> str:
         reach = {n: [len(depth_window(col, o.fit_min)) for _, col in _curves(krr, label, n=n).items()] for n in ns}
@@ -272,12 +272,12 @@ def _relu_claim(o, t: dict, c: pd.Series) -> Claim:
 
     def measured() -> str:
         deepest = sq.index.max()
-        others = ", ".join(f"{a}: {_sq_curves(t['sq'], a, 1, o.sq_degree).mean(1).get(deepest, math.nan):.3f}"
+        others = ", ".join(f"{a}: {_sq_curves(t['sq'], a, 1, o.sq_degree).mean(axis=1).get(deepest, math.nan):.3f}"
                            for a in centred)
         return (f"min over depths, per seed: corr² with degree ≤ {o.sq_degree} "
                 + ", ".join(f"{sq[s].min():.3f}" for s in seeds) + "; kernel learner's fraction of E f² "
                 + ", ".join(f"{f[s].min():.3f}" for s in seeds)
-                + f"; at L={deepest}: measured {sq.mean(1)[deepest]:.3f}, theory {theory[deepest]:.3f} (ρ* = "
+                + f"; at L={deepest}: measured {sq.mean(axis=1)[deepest]:.3f}, theory {theory[deepest]:.3f} (ρ* = "
                   f"{c.rho_star:g}); the centred activations' degree 1..{o.sq_degree} at L={deepest}: {others}")
 
     return claim("relu (not centred): the fall saturates, correlations tend to ρ* ≠ 0", lambda: support.all,

@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 import torch
+from scipy import optimize
 
 from ...kernels import (
     ZonalSpectrum,
@@ -70,17 +71,30 @@ def learner_spectrum(net, *, d: int, radius: float, degree: int) -> ZonalSpectru
                                                radius=radius), d=d, degree=degree)
 
 
-def _fixed_point(act, wv: float, steps: int = 20000) -> float:
-    """The limit of the correlation map rho -> Sigma(rho) / Sigma(1) from rho = 0, with Sigma(rho) = E[sigma(u)
-    sigma(v)] at pre-activation variances wv (the variance that each layer keeps) and correlation rho."""
+def _fixed_point(act, wv: float, points: int = 2001) -> float:
+    """The limit of the correlation map rho -> c(rho) = Sigma(rho) / Sigma(1) iterated from rho = 0, with
+    Sigma(rho) = E[sigma(u) sigma(v)] at pre-activation variances wv (the variance each layer keeps).
+
+    c is increasing (a power series with non-negative coefficients), so the iterates move monotonically from 0 to the
+    nearest fixed point in the direction of c(0): found on a grid of g(rho) = c(rho) - rho and refined by bisection;
+    when g keeps its sign up to the boundary, the limit is the boundary (plain relu: rho* = 1, reached only like
+    1 - O(1/L^2), so iterating would not converge in any fixed number of steps)."""
     diag = float(dual_activation(act, 1.0, wv, wv))
-    rho = torch.zeros((), dtype=torch.float64)
-    for _ in range(steps):
-        new = (dual_activation(act, rho, wv, wv) / diag).clamp(-1, 1)
-        if float((new - rho).abs()) < 1e-15:
-            return float(new)
-        rho = new
-    return float(rho)
+
+    def g(rho):
+        return dual_activation(act, torch.as_tensor(rho, dtype=torch.float64), wv, wv) / diag - rho
+
+    g0 = float(g(0.0))
+    if abs(g0) < 1e-12:  # centred: c(0) = a_0^2 = 0
+        return 0.0
+    side = 1.0 if g0 > 0 else -1.0
+    grid = torch.linspace(0.0, side, points, dtype=torch.float64)
+    values = g(grid)
+    crossed = torch.nonzero(values * g0 <= 0).flatten()
+    if len(crossed) == 0 or int(crossed[0]) == points - 1:
+        return side
+    i = int(crossed[0])
+    return float(optimize.brentq(lambda r: float(g(r)), float(grid[i - 1]), float(grid[i]), xtol=1e-14))
 
 
 def activation_constants(label: str) -> dict:
