@@ -121,3 +121,15 @@ def test_width_claim_fails_when_features_move_away_and_needs_the_limit():
     f = f[~(f.sweep.eq("width") & f.width.eq(0))]
     assert _verdict(benign_claims(o, f), "random deep features") == "INCONCLUSIVE"
     assert np.isfinite(f.excess).all()
+
+
+def test_family_claims_outside_their_regime_are_inconclusive():
+    """Where the deep family's conditions do not hold (k*/n > 1/2), or the shallow family's do (k*/n < 1/2), the
+    family claims have nothing to test."""
+    o = _options()
+    f = _frame(o)
+    f.loc[f.family.eq("deep") & f.sweep.eq("n"), "k_star"] = 400
+    f.loc[f.family.eq("shallow") & f.sweep.eq("n"), "k_star"] = 20
+    claims = benign_claims(o, f)
+    assert _verdict(claims, "approaches σ² (benign)") == "INCONCLUSIVE"
+    assert _verdict(claims, "does not approach") == "INCONCLUSIVE"

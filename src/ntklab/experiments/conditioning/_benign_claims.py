@@ -27,6 +27,7 @@ __all__ = ["benign_claims", "exact_claim", "BENIGN_LEVEL", "TEMPERED_LEVEL", "DE
 EPS = float(np.finfo(np.float64).eps)
 BENIGN_LEVEL = 0.15  # "approaches sigma^2": excess / sigma^2 at the largest n
 TEMPERED_LEVEL = 0.5  # "does not": excess / sigma^2 at every n
+CONDITION_LEVEL = 0.5  # k*/n, n/R_k* at most this (conditions in their regime) or k*/n at least this (they fail)
 DE_TOL = 0.1  # |variance / deterministic equivalent - 1|: the equivalent's error is O(n^{-1/2}), ~6% at n = 250
 
 
@@ -59,43 +60,44 @@ def _fmt(series: pd.Series, key: str, digits: int = 3) -> str:
     return ", ".join(f"{key}={k}: {v:.{digits}g}" for k, v in series.items())
 
 
-def _deep_family(o, frame: pd.DataFrame) -> Claim:
-    sel = frame[(frame.sweep == "n") & (frame.family == "deep")]
-    ex = _seed_series(sel, "n", "excess") / o.noise
-    theory = sel.groupby("n").first()
-    falling = seed_support(bool(np.all(np.diff(ex[s].to_numpy()) < 0)) and ex[s].iloc[-1] <= BENIGN_LEVEL
-                           for s in ex.columns)
-
-    def measured() -> str:
-        return (f"excess / σ² (mean over seeds): {_fmt(ex.mean(axis=1), 'n')}; depth L(n): {_fmt(theory.depth, 'n')}; "
-                f"k*/n: {_fmt(theory.k_over_n, 'n')}; n/R_k*: {_fmt(theory.n_over_R, 'n')}; deterministic "
-                f"equivalent: {_fmt((theory.de_variance + theory.de_bias) / o.noise, 'n')}")
-
-    return claim(f"d={o.high_d}, depth growing with n: the test risk approaches σ² (benign)", lambda: falling.all,
-                 measured, f"excess / σ² falling with n to ≤ {BENIGN_LEVEL:g}, every seed, where k*/n and n/R_k* are "
-                           "small (Bartlett et al.'s conditions)",
-                 requires=[enough(len(ex), 2, "sample sizes"), all_finite(ex.to_numpy().ravel(), "excess risks")],
-                 support=falling)
-
-
-def _shallow_family(o, frame: pd.DataFrame) -> Claim:
-    sel = frame[(frame.sweep == "n") & (frame.family == "shallow")]
+def _family(o, frame: pd.DataFrame, family: str):
+    """The n sweep of one family: excess / sigma^2 per (n, seed), the theory per n, k* (inf where it lies beyond the
+    explicit eigenvalues) and the preconditions every family claim shares."""
+    sel = frame[(frame.sweep == "n") & (frame.family == family)]
     ex = _seed_series(sel, "n", "excess") / o.noise
     theory = sel.groupby("n").first()
     k = theory.k_star.where(theory.k_star >= 0, np.inf)  # -1: k* beyond the 4 n_max explicit eigenvalues
-    conditions_fail = bool((k / theory.index >= 0.5).all())
-    stays = seed_support(bool((ex[s] >= TEMPERED_LEVEL).all()) and conditions_fail for s in ex.columns)
+    requires = [enough(len(ex), 2, "sample sizes"), all_finite(ex.to_numpy().ravel(), "excess risks")]
+    shown = ", ".join(f"n={n}: {'> ' + str(4 * max(o.n_train)) if v == math.inf else int(v)}" for n, v in k.items())
+    text = (f"excess / σ² (mean over seeds): {_fmt(ex.mean(axis=1), 'n')}; k*: {shown}; deterministic equivalent: "
+            f"{_fmt((theory.de_variance + theory.de_bias) / o.noise, 'n')}")
+    return ex, theory, k, requires, text
 
-    def measured() -> str:
-        shown = ", ".join(f"n={n}: {'> ' + str(4 * max(o.n_train)) if v == math.inf else int(v)}" for n, v in k.items())
-        return (f"excess / σ² (mean over seeds): {_fmt(ex.mean(axis=1), 'n')}; k*: {shown}; deterministic equivalent: "
-                f"{_fmt((theory.de_variance + theory.de_bias) / o.noise, 'n')}")
 
+def _deep_family(o, frame: pd.DataFrame) -> Claim:
+    ex, theory, k, requires, text = _family(o, frame, "deep")
+    met = bool(len(k)) and bool(((k / theory.index <= CONDITION_LEVEL) & (theory.n_over_R <= CONDITION_LEVEL)).all())
+    requires.append(precondition(met, f"Bartlett et al.'s conditions not in their regime: k*/n or n/R_k* > "
+                                      f"{CONDITION_LEVEL:g} at some n"))
+    falling = seed_support(bool(np.all(np.diff(ex[s].to_numpy()) < 0)) and ex[s].iloc[-1] <= BENIGN_LEVEL
+                           for s in ex.columns)
+    return claim(f"d={o.high_d}, depth growing with n: the test risk approaches σ² (benign)", lambda: falling.all,
+                 lambda: f"{text}; depth L(n): {_fmt(theory.depth, 'n')}; k*/n: {_fmt(k / theory.index, 'n')}; "
+                         f"n/R_k*: {_fmt(theory.n_over_R, 'n')}",
+                 f"excess / σ² falling with n to ≤ {BENIGN_LEVEL:g}, every seed (precondition: k*/n and n/R_k* "
+                 f"≤ {CONDITION_LEVEL:g} at every n, the finite-n form of Bartlett et al.'s conditions)",
+                 requires=requires, support=falling)
+
+
+def _shallow_family(o, frame: pd.DataFrame) -> Claim:
+    ex, theory, k, requires, text = _family(o, frame, "shallow")
+    fail = bool(len(k)) and bool((k / theory.index >= CONDITION_LEVEL).all())
+    requires.append(precondition(fail, f"the conditions do not fail: k*/n < {CONDITION_LEVEL:g} at some n"))
+    stays = seed_support(bool((ex[s] >= TEMPERED_LEVEL).all()) for s in ex.columns)
     return claim(f"d={o.low_d}, depth 1: the test risk does not approach σ² (conditions fail)", lambda: stays.all,
-                 measured, f"excess / σ² ≥ {TEMPERED_LEVEL:g} at every n, every seed, where k*/n ≥ 1/2 "
-                           "(the conditions k*/n → 0 fail)",
-                 requires=[enough(len(ex), 2, "sample sizes"), all_finite(ex.to_numpy().ravel(), "excess risks")],
-                 support=stays)
+                 lambda: text, f"excess / σ² ≥ {TEMPERED_LEVEL:g} at every n, every seed (precondition: k*/n ≥ "
+                               f"{CONDITION_LEVEL:g} at every n, so k*/n → 0 fails)",
+                 requires=requires, support=stays)
 
 
 def _bounds_claim(o, frame: pd.DataFrame, what: str) -> Claim:
