@@ -24,8 +24,8 @@ ln(1/a_1^2) (mass >> N(d, l)/n) and 2 ln(1/a_1^2) (mass << N(d, l)/n); the predi
 Example:
     >>> from ntklab.experiments.conditioning._learnability_theory import activation_constants
     >>> c = activation_constants("normalized_relu")
-    >>> round(c["a1_sq"], 4), round(c["rate_linear"], 4), c["rho_star"]
-    (0.7335, 0.3099, 0.0)
+    >>> round(c["a1_sq"], 4), round(c["rate_linear"], 5), c["rho_star"]
+    (0.7335, 0.30997, 0.0)
 """
 
 from __future__ import annotations
