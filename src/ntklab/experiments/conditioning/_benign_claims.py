@@ -176,7 +176,9 @@ def _draw_claim(o, frame: pd.DataFrame) -> Claim:
     exact = 1 + sel.groupby(["family", "n"]).excess.mean() / o.noise
     return reported("test risk / σ² on noisy test labels (one noise draw) beside 1 + excess / σ²",
                     lambda: "; ".join(f"{f} n={n}: {risk[(f, n)]:.3f} ({exact[(f, n)]:.3f})" for f, n in risk.index),
-                    f"the draw fluctuates by about sqrt(2/{o.n_test}) around the exact value",
+                    f"one draw of the training and the test noise: it fluctuates around the exact expectation, by "
+                    f"sqrt(2/{o.n_test}) from the test noise alone and more where a few directions of K⁻¹ carry the "
+                    "variance (the shallow family)",
                     requires=[enough(len(sel), 1, "fits")])
 
 
