@@ -49,7 +49,7 @@ def _depth_panel(ax, o, t, label: str) -> None:
     c = t["constants"].set_index("activation").loc[label]
     depth = np.arange(1, o.max_depth + 1)
     if label != "relu":
-        ax.plot(depth, c.a1_sq ** depth, "-", color="0.5", lw=1, label="a₁^{2L} (linear part)")
+        ax.plot(depth, c.a1_sq ** depth, "-", color="0.5", lw=1, label="a₁^(2L) = (1 − μ)^L (linear part)")
     ax.set(yscale="log", ylim=(1e-3, 1.5), xlabel="depth L of the target",
            title=f"{label} (μ = {c.mu:.3f}, ρ* = {c.rho_star:g})")
     ax.grid(alpha=0.3)
