@@ -147,3 +147,16 @@ def test_activation_constants(label, mu):
         assert c["rho_star"] == pytest.approx(0.0, abs=1e-6)
     else:
         assert c["rho_star"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_between_network_spread_enters_the_interval_and_a_far_prediction_still_fails():
+    from ntklab.experiments.conditioning._learnability_claims import Rate, agrees, between_networks
+
+    rates = {s: Rate(r, r - 0.005, r + 0.005, 0.99, 0.8) for s, r in enumerate([0.075, 0.065, 0.072])}
+    se2 = (0.005 / 1.96) ** 2
+    assert between_networks(rates) == pytest.approx(math.sqrt(np.var([0.075, 0.065, 0.072], ddof=1) - se2))
+    assert not all(r.lo <= 0.074 <= r.hi for r in rates.values())  # seed 1 alone excludes it ...
+    assert agrees(rates, 0.074)[0].all  # ... a width-m network's interval does not
+    assert not agrees(rates, 0.095)[0].all  # 0.03 above seed 1, three times its interval
+    tight = {s: Rate(r, r - 0.04, r + 0.04, 0.99, 0.8) for s, r in enumerate([0.29, 0.291])}
+    assert between_networks(tight) == 0.0 and between_networks({0: tight[0]}) == 0.0
