@@ -64,7 +64,8 @@ class BenignOptions(BaseModel):
     seeds: int = Field(2, ge=1)
     data_seed: int = 0
     b: float = Field(2.0, gt=1)  # k* = min{k : r_k >= b n}
-    threads: int = Field(0, ge=0)
+    # torch threads (0: torch's default); 1 because on a shared 2-core machine two threads ran --quick 12x slower
+    threads: int = Field(1, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self):
