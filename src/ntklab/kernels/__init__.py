@@ -40,3 +40,20 @@ from ._random_features import random_network_nngp as random_network_nngp
 # the random infinite-width limit of the NTG under asymmetrical node scaling (gamma < 1)
 from ._ntg_limit import node_grams as node_grams
 from ._ntg_limit import ntg_limit as ntg_limit
+
+# zonal spectra on the sphere, random-network functions, kernel regression and its predicted risk, effective ranks
+from ._sphere_spectrum import ZonalSpectrum as ZonalSpectrum
+from ._sphere_spectrum import gegenbauer as gegenbauer
+from ._sphere_spectrum import harmonic_dimension as harmonic_dimension
+from ._sphere_spectrum import harmonic_masses as harmonic_masses
+from ._sphere_spectrum import on_cosines as on_cosines
+from ._sphere_spectrum import zonal_spectrum as zonal_spectrum
+from ._random_functions import random_network_outputs as random_network_outputs
+from ._interpolation import Interpolation as Interpolation
+from ._interpolation import SpectralRidge as SpectralRidge
+from ._interpolation import min_norm_interpolation as min_norm_interpolation
+from ._eigenlearning import KRRPrediction as KRRPrediction
+from ._eigenlearning import krr_prediction as krr_prediction
+from ._effective_rank import BenignTerms as BenignTerms
+from ._effective_rank import benign_overfitting_terms as benign_overfitting_terms
+from ._effective_rank import effective_ranks as effective_ranks
