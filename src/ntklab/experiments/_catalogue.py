@@ -46,12 +46,14 @@ CATALOGUE: dict[str, CatalogueEntry] = {
                                    "condition numbers of deep NNGP / NTK kernels vs depth, finite width beside"),
     "deep-normalized": CatalogueEntry("ntklab.experiments.conditioning.deep_normalized:PRESET", _AGARWAL,
                                       "deep MLPs with relu, BatchNorm and normalised relu trained by SGD"),
-    "deep-learnability": CatalogueEntry("ntklab.experiments.conditioning.learnability:PRESET", _AGARWAL,
-                                        "learnability of random depth-L networks (normalised relu, tanh, centred "
-                                        "gelu) falls exponentially with L, faster for larger μ; plain relu saturates"),
-    "deep-benign-overfitting": CatalogueEntry("ntklab.experiments.conditioning.benign_overfitting:PRESET", _AGARWAL,
-                                              "minimum-norm interpolation with deep kernels on noisy labels: benign "
-                                              "where Bartlett et al.'s effective ranks say so, not where they fail"),
+    "deep-learnability": CatalogueEntry("ntklab.experiments.conditioning.learnability:PRESET",
+                                        f"{_AGARWAL}; Das, Gollapudi, Kumar, Panigrahy 2019",
+                                        "random depth-L nets get exponentially harder to learn with L, faster "
+                                        "for larger μ; plain relu saturates"),
+    "deep-benign-overfitting": CatalogueEntry("ntklab.experiments.conditioning.benign_overfitting:PRESET",
+                                              f"{_AGARWAL}; Bartlett, Long, Lugosi, Tsigler 2020",
+                                              "ridgeless interpolation of noisy labels with deep kernels: benign "
+                                              "where the effective ranks say so"),
     "approximation-1d": CatalogueEntry("ntklab.experiments.approximation.approximation:APPROX_1D",
                                        "Gentile & Welper 2022 (arXiv 2209.08399)",
                                        "GD-trained 1-d shallow nets: error vs width against linear splines"),

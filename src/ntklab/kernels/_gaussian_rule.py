@@ -123,7 +123,8 @@ def _weighted_hermite(z: torch.Tensor, w: torch.Tensor, degree: int) -> torch.Te
     return out
 
 
-_BASES: dict[tuple[int, str], torch.Tensor] = {}  # (panels, device) -> (K + 1, N) weighted Hermite rows at the largest K asked so far
+# (panels, device) -> (K + 1, N) weighted Hermite rows at the largest K asked so far
+_BASES: dict[tuple[int, str], torch.Tensor] = {}
 
 
 def _hermite_basis(panels: int, degree: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -32,13 +32,14 @@ from dataclasses import dataclass
 
 import torch
 
+from .._device import as_float64
 from .._errors import ConfigError
 
 __all__ = ["SpectralRidge", "Interpolation", "min_norm_interpolation"]
 
 
 def _matrix(a, field: str, square: bool = False) -> torch.Tensor:
-    a = torch.as_tensor(a).to(torch.float64)
+    a = as_float64(a)
     if a.ndim != 2 or (square and a.shape[0] != a.shape[1]) or not torch.isfinite(a).all():
         raise ConfigError(field, f"got shape {tuple(a.shape)}", allowed="a finite 2-d " + ("square " if square else "")
                           + "matrix")
@@ -59,7 +60,7 @@ class SpectralRidge:
         return hi / lo if lo > 0 else math.inf
 
     def _targets(self, y) -> torch.Tensor:
-        y = torch.as_tensor(y).to(torch.float64)
+        y = as_float64(y)
         y = y[:, None] if y.ndim == 1 else y
         if y.shape[0] != self.n:
             raise ConfigError("y", f"has {y.shape[0]} rows for {self.n} training points")

@@ -41,6 +41,7 @@ import math
 
 import torch
 
+from .._device import as_float64
 from .._errors import ConfigError, check_range
 from ..nets._shallow import ScaledShallowNet
 from ._mean_kernel import shallow_mean_ntk
@@ -59,10 +60,11 @@ def _check_net(net) -> None:
 def node_grams(net, nodes, x1: torch.Tensor, x2: torch.Tensor | None = None, *, weights=None) -> torch.Tensor:
     """sum_{j in nodes} c_j H(w_j)(x1, x2), c = ``weights`` (default 1), float64 (n1, n2)."""
     _check_net(net)
-    idx = torch.as_tensor(nodes, dtype=torch.long).flatten()
+    idx = torch.as_tensor(nodes, dtype=torch.long, device=x1.device).flatten()
     x1 = x1.to(torch.float64)
     x2 = x1 if x2 is None else x2.to(torch.float64)
-    c = torch.ones(idx.numel(), dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+    c = (torch.ones(idx.numel(), dtype=torch.float64, device=x1.device) if weights is None
+         else as_float64(weights, device=x1.device))
     if c.shape != idx.shape:
         raise ConfigError("weights", f"shape {tuple(c.shape)} does not match {idx.numel()} nodes")
     with torch.no_grad():
@@ -100,7 +102,7 @@ def ntg_limit(net, x1: torch.Tensor, x2: torch.Tensor | None = None, *, gamma: f
     if lambda_tilde is None:
         weights, tail = tilde[nodes], float(tilde[order[top:]].sum())
     else:
-        weights = torch.as_tensor(lambda_tilde, dtype=torch.float64).flatten()
+        weights = as_float64(lambda_tilde).flatten()
         if weights.shape != (top,) or (weights < 0).any():
             raise ConfigError("lambda_tilde", f"shape {tuple(weights.shape)}", allowed=f"{top} values >= 0")
         tail = 1.0 - float(weights.sum())

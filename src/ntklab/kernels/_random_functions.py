@@ -56,7 +56,7 @@ def random_network_outputs(x, *, depth: int, activation="relu", width: int, seed
     if not (weight_var >= 0 and bias_var >= 0):
         raise ConfigError("weight_var/bias_var", f"got {weight_var!r}, {bias_var!r}", allowed="[0, inf)")
     act = as_dual_activation(activation)
-    x = torch.as_tensor(x).to(dtype)
+    x = (x if torch.is_tensor(x) else torch.as_tensor(x, device="cpu")).to(dtype)
     if x.ndim != 2 or not torch.isfinite(x).all():
         raise ConfigError("x", "expected a finite 2-d (n, d) array")
     out = []

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from scipy import special
 
+from .._device import as_float64
 from .._errors import ConfigError
 
 __all__ = ["harmonic_dimension", "gegenbauer", "ZonalSpectrum", "zonal_spectrum", "on_cosines", "harmonic_masses"]
@@ -186,10 +187,10 @@ def zonal_spectrum(kernel, *, d: int, degree: int, nodes: int = 400, tol: float 
 def on_cosines(kernel, t, *, d: int, radius: float = 1.0):
     """``kernel(x1, x2)`` at one pair of points of norm ``radius`` in R^d per cosine in ``t``: x1 = radius e_1,
     x2 = radius (t e_1 + sqrt(1 - t^2) e_2).  ``kernel`` returns (..., 1, len(t)); the result is (..., len(t))."""
-    t = torch.as_tensor(np.asarray(t, dtype=np.float64))
-    x1 = torch.zeros(1, d, dtype=torch.float64)
+    t = torch.as_tensor(np.asarray(t, dtype=np.float64), device="cpu")
+    x1 = torch.zeros(1, d, dtype=torch.float64, device="cpu")
     x1[0, 0] = radius
-    x2 = torch.zeros(t.shape[0], d, dtype=torch.float64)
+    x2 = torch.zeros(t.shape[0], d, dtype=torch.float64, device="cpu")
     x2[:, 0], x2[:, 1] = radius * t, radius * torch.sqrt((1 - t * t).clamp(min=0))
     out = kernel(x1, x2)
     return out[..., 0, :].numpy() if isinstance(out, torch.Tensor) else np.asarray(out)[..., 0, :]
@@ -199,17 +200,18 @@ def harmonic_masses(x: torch.Tensor, y: torch.Tensor, degree: int, *, block: int
     """Unbiased estimates of ||P_l f||^2 = E_x[(P_l f)(x)^2], l = 0..degree, for each column of y = f(x) (x: (N, d)
     points of the unit sphere, i.i.d. uniform).  Returns (degree + 1, columns), float64; an estimate can be negative
     where the mass is below its sampling error."""
-    x = torch.as_tensor(x, dtype=torch.float64)
-    y = torch.as_tensor(y, dtype=torch.float64)
+    x = as_float64(x)
+    y = as_float64(y, device=x.device)
     y = y[:, None] if y.ndim == 1 else y
     n, d = x.shape
     _check_dim(d)
     if y.shape[0] != n or n < 2:
         raise ConfigError("y", f"got {tuple(y.shape)} for {n} points", allowed="(N, columns) with N >= 2")
-    if not torch.allclose(x.norm(dim=1), torch.ones(n, dtype=torch.float64), atol=1e-10):
+    if not torch.allclose(x.norm(dim=1), torch.ones(n, dtype=torch.float64, device=x.device), atol=1e-10):
         raise ConfigError("x", "points must lie on the unit sphere", allowed="rows of norm 1")
-    mult = torch.tensor([float(harmonic_dimension(d, l)) for l in range(degree + 1)], dtype=torch.float64)
-    total = torch.zeros(degree + 1, y.shape[1], dtype=torch.float64)
+    mult = torch.tensor([float(harmonic_dimension(d, l)) for l in range(degree + 1)], dtype=torch.float64,
+                        device=x.device)
+    total = torch.zeros(degree + 1, y.shape[1], dtype=torch.float64, device=x.device)
     for start in range(0, n, block):
         t = (x[start: start + block] @ x.T).clamp(-1, 1)  # (b, N)
         p = gegenbauer(degree, d, t)  # (degree + 1, b, N)
