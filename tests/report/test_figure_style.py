@@ -59,3 +59,20 @@ def test_log_ticks_ignore_non_positive_values():
     log_ticks(ax, [0, 10, 100])
     assert [t for t in ax.get_xticks()] == [10, 100]
     plt.close(fig)
+
+
+def test_save_figure_puts_a_recipes_own_axes_in_the_house_style(tmp_path):
+    """A figure drawn without band_plot: its log-x ticks go to the widths run, a depth axis gets integer ticks,
+    and its legends move outside the axes."""
+    fig, (a, b) = plt.subplots(1, 2)
+    a.plot([1, 2, 3, 4, 5], [5, 4, 3, 2, 1], label="relu")
+    a.legend()
+    b.plot([128, 256, 512, 1024, 2048], [1, 0.7, 0.5, 0.35, 0.25], label="m^-1/2")
+    b.set(xscale="log", yscale="log")
+    b.legend(loc="lower left")
+    save_figure(fig, tmp_path / "own.png")
+    assert [t.get_text() for t in b.get_xticklabels()] == ["128", "256", "512", "1024", "2048"]
+    assert all(float(v).is_integer() for v in a.get_xticks())
+    for ax in (a, b):
+        assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.bbox.x1  # outside, right of the axes
+    assert [t.get_text() for t in b.get_legend().get_texts()] == ["m^-1/2"]  # the labels survive the move

@@ -90,11 +90,35 @@ def _mathtext_labels(fig) -> None:
         t.set_text(new)
 
 
+def _house_axes(fig) -> None:
+    """The house style on axes a recipe drew itself: a log x axis of at most 12 values run is ticked at them, a
+    linear x axis of integer values (depths) gets integer ticks, and a legend inside the axes moves outside."""
+    from matplotlib.legend import Legend
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:
+        xs = set()
+        for line in ax.get_lines():
+            xs.update(float(v) for v in np.asarray(line.get_xdata(), dtype=float).ravel() if np.isfinite(v))
+        if ax.get_xscale() == "log" and 0 < len(xs) <= 12:
+            log_ticks(ax, xs)
+        elif ax.get_xscale() == "linear" and xs and all(float(v).is_integer() for v in xs):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        leg = ax.get_legend()
+        if isinstance(leg, Legend) and leg.get_bbox_to_anchor().x0 < ax.bbox.x1 - 1:  # not already outside
+            handles, labels = leg.legend_handles, [t.get_text() for t in leg.get_texts()]
+            if handles and len(handles) == len(labels):
+                ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                          frameon=False, fontsize=RC["legend.fontsize"], title=leg.get_title().get_text() or None)
+
+
 def save_figure(fig_or_ax, path: str | Path) -> Path:
-    """Save atomically as PNG and close the figure; titles, axis labels and legends get mathtext scripts."""
+    """Save atomically as PNG and close the figure, in the house style: titles, axis labels and legends get
+    mathtext scripts, log axes are ticked at the values run and legends sit outside the data."""
     import io
 
     fig = fig_or_ax.figure if hasattr(fig_or_ax, "figure") and not hasattr(fig_or_ax, "savefig") else fig_or_ax
+    _house_axes(fig)
     _mathtext_labels(fig)
     if not fig.get_constrained_layout():
         fig.tight_layout()
