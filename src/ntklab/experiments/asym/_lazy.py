@@ -121,7 +121,7 @@ def lazy_rows(run, data) -> pd.DataFrame:
             acc = (p.argmax(-1) == yy.argmax(-1)).mean(axis=1)
             rows += [(st, f"lazy_{split}_acc", v) for st, v in zip(steps, acc)]
     trained = copy.deepcopy(net0)
-    trained.load_state_dict(torch.load(run.path / "model.pt", weights_only=True))
+    trained.load_state_dict(torch.load(run.path / "model.pt", weights_only=True, map_location="cpu"))
     with torch.no_grad():
         f_t = trained.double()(data.x_test.double()).numpy()
         f_0 = copy.deepcopy(net0).double()(data.x_test.double()).numpy()

@@ -112,7 +112,7 @@ def load_trained(run, data, dtype: torch.dtype):
 
     cfg = config_from_dict(run.config)
     model = build_network(cfg.network, d=data.d, out_dim=data.out_dim, seed=cfg.seed, dtype=dtype)
-    model.load_state_dict(torch.load(run.path / "model.pt", weights_only=True))
+    model.load_state_dict(torch.load(run.path / "model.pt", weights_only=True, map_location="cpu"))
     return model
 
 
