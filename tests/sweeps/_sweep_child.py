@@ -16,6 +16,10 @@ from ntklab.sweeps._directory import write_sweep_record
 
 if __name__ == "__main__":
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # a hung test can ask for the stacks
+    # Ctrl-C raises KeyboardInterrupt here even when the suite runs as a background job, whose children start
+    # with SIGINT ignored (POSIX: an asynchronous command of a non-interactive shell) and Python then installs
+    # no handler of its own
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     spec = load_sweep(sys.argv[1])
     out = Path(sys.argv[2])
     units = expand_sweep(spec)
