@@ -26,7 +26,36 @@ from .._device import exact_float32
 from .._errors import ConfigError
 from ._resolve import as_dual_activation
 
-__all__ = ["random_network_nngp"]
+__all__ = ["random_network_nngp", "random_network_inputs", "hidden_layers"]
+
+
+def random_network_inputs(x, *, depth, width, weight_var, bias_var, dtype) -> torch.Tensor:
+    """The checks a random network's arguments pass, and ``x`` as a finite (n, d) tensor of ``dtype`` on its
+    device (shared with :func:`ntklab.kernels.random_network_outputs`)."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ConfigError("depth", f"got {depth!r}", allowed="integers >= 1")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ConfigError("width", f"got {width!r}", allowed="integers >= 1")
+    if not (weight_var >= 0 and bias_var >= 0):
+        raise ConfigError("weight_var/bias_var", f"got {weight_var!r}, {bias_var!r}", allowed="[0, inf)")
+    x = (x if torch.is_tensor(x) else torch.as_tensor(x, device="cpu")).to(dtype)
+    if x.ndim != 2 or not torch.isfinite(x).all():
+        raise ConfigError("x", "expected a finite 2-d (n, d) array")
+    return x
+
+
+def hidden_layers(x, act, *, depth: int, width: int, weight_var: float, bias_var: float, seed: int, dtype):
+    """Yield the features X^l = sigma(h^l), l = 1..depth, of the random network drawn from ``seed``: N(0, 1)
+    weights and biases in one stream, h^l = (sqrt(weight_var) / sqrt(fan_in)) X^{l-1} W^l + sqrt(bias_var) b^l."""
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    sw, sb = math.sqrt(weight_var), math.sqrt(bias_var)
+    h, fan_in = x, x.shape[1]
+    for _ in range(depth):
+        w = torch.randn(fan_in, width, generator=gen, dtype=dtype, device=x.device)
+        b = torch.randn(width, generator=gen, dtype=dtype, device=x.device)
+        h = act.fn((sw / math.sqrt(fan_in)) * (h @ w) + sb * b)
+        fan_in = width
+        yield h
 
 
 @exact_float32()
@@ -34,24 +63,12 @@ def random_network_nngp(x, *, depth: int, activation="relu", width: int, weight_
                         bias_var: float = 0.0, seed: int, all_depths: bool = False,
                         dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """K-hat of one random network of the given width: (n, n), or (depth, n, n) with ``all_depths``; float64."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ConfigError("depth", f"got {depth!r}", allowed="integers >= 1")
-    if not isinstance(width, int) or width < 1:
-        raise ConfigError("width", f"got {width!r}", allowed="integers >= 1")
-    if not (weight_var >= 0 and bias_var >= 0):
-        raise ConfigError("weight_var/bias_var", f"got {weight_var!r}, {bias_var!r}", allowed="[0, inf)")
+    x = random_network_inputs(x, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, dtype=dtype)
     act = as_dual_activation(activation)
-    x = (x if torch.is_tensor(x) else torch.as_tensor(x, device="cpu")).to(dtype)
-    if x.ndim != 2 or not torch.isfinite(x).all():
-        raise ConfigError("x", "expected a finite 2-d (n, d) array")
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    sw, sb = math.sqrt(weight_var), math.sqrt(bias_var)
-    h, fan_in, out = x, x.shape[1], []
-    for layer in range(depth):
-        w = torch.randn(fan_in, width, generator=gen, dtype=dtype, device=x.device)
-        b = torch.randn(width, generator=gen, dtype=dtype, device=x.device)
-        h = act.fn((sw / math.sqrt(fan_in)) * (h @ w) + sb * b)
-        fan_in = width
-        if all_depths or layer == depth - 1:
+    out = []
+    layers = hidden_layers(x, act, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, seed=seed,
+                           dtype=dtype)
+    for layer, h in enumerate(layers, start=1):
+        if all_depths or layer == depth:
             out.append(weight_var * (h @ h.T).to(torch.float64) / width + bias_var)
     return torch.stack(out) if all_depths else out[0]

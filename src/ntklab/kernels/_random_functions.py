@@ -27,6 +27,7 @@ import math
 import torch
 
 from .._errors import ConfigError
+from ._random_features import hidden_layers, random_network_inputs
 from ._resolve import as_dual_activation
 
 __all__ = ["random_network_outputs"]
@@ -34,33 +35,18 @@ __all__ = ["random_network_outputs"]
 _READOUT_STREAM = 1_000_003  # readout generator of depth l: seed * _READOUT_STREAM + l
 
 
-def _hidden_layers(x, act, depth, width, weight_var, bias_var, seed, dtype):
-    """Yield sigma(h^l) for l = 1..depth (the weight and bias stream of random_network_nngp)."""
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    h, fan_in = x, x.shape[1]
-    for _ in range(depth):
-        w = torch.randn(fan_in, width, generator=gen, dtype=dtype, device=x.device)
-        b = torch.randn(width, generator=gen, dtype=dtype, device=x.device)
-        h = act.fn(math.sqrt(weight_var / fan_in) * (h @ w) + math.sqrt(bias_var) * b)
-        fan_in = width
-        yield h
-
-
 def random_network_outputs(x, *, depth: int, activation="relu", width: int, seed: int, outputs: int = 1,
                            weight_var: float = 1.0, bias_var: float = 0.0, all_depths: bool = False,
                            dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """f_L(x) of one random network: (n, outputs), or (depth, n, outputs) with ``all_depths``; float64."""
-    for name, v, lo in (("depth", depth, 1), ("width", width, 1), ("outputs", outputs, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ConfigError(name, f"got {v!r}", allowed=f"integers >= {lo}")
-    if not (weight_var >= 0 and bias_var >= 0):
-        raise ConfigError("weight_var/bias_var", f"got {weight_var!r}, {bias_var!r}", allowed="[0, inf)")
+    if isinstance(outputs, bool) or not isinstance(outputs, int) or outputs < 1:
+        raise ConfigError("outputs", f"got {outputs!r}", allowed="integers >= 1")
+    x = random_network_inputs(x, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, dtype=dtype)
     act = as_dual_activation(activation)
-    x = (x if torch.is_tensor(x) else torch.as_tensor(x, device="cpu")).to(dtype)
-    if x.ndim != 2 or not torch.isfinite(x).all():
-        raise ConfigError("x", "expected a finite 2-d (n, d) array")
     out = []
-    for layer, h in enumerate(_hidden_layers(x, act, depth, width, weight_var, bias_var, seed, dtype), start=1):
+    layers = hidden_layers(x, act, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, seed=seed,
+                           dtype=dtype)
+    for layer, h in enumerate(layers, start=1):
         if not (all_depths or layer == depth):
             continue
         gen = torch.Generator(device=x.device).manual_seed(seed * _READOUT_STREAM + layer)
