@@ -117,6 +117,9 @@ def test_exact_float32_restores_the_callers_precision():
         with exact_float32():
             assert torch.backends.cuda.matmul.fp32_precision == "ieee"
             assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+            with exact_float32():  # a kernel calling another: the inner exit must not restore TF32
+                pass
+            assert torch.backends.cuda.matmul.fp32_precision == "ieee"
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
         # and the kernels enter it: a kernel called under TF32 sees IEEE products while it runs
         seen = []

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
+import threading
 
 import torch
 
@@ -87,26 +88,40 @@ def current_device() -> str | None:
 _EXACT = (("cuda", "matmul"), ("cudnn", "conv"), ("cudnn", "rnn"), ("mkldnn", "matmul"), ("mkldnn", "conv"))
 
 
-def _precision_slots():
+def _precision_slots() -> list:
+    out = []
     for backend, op in _EXACT:
         slot = getattr(getattr(torch.backends, backend, None), op, None)
         if slot is not None and hasattr(slot, "fp32_precision"):
-            yield slot
+            out.append(slot)
+    return out
 
 
-@contextlib.contextmanager
-def exact_float32():
+_SLOTS = _precision_slots()
+_ACTIVE = threading.local()
+
+
+class exact_float32(contextlib.ContextDecorator):  # noqa: N801  (used as a function and a decorator)
     """float32 products at full IEEE precision (no TF32 or bf16 inputs, on CUDA, cuDNN or oneDNN) within the
-    block, restoring the caller's settings."""
-    slots = list(_precision_slots())
-    before = [s.fp32_precision for s in slots]
-    for s in slots:
-        s.fp32_precision = "ieee"
-    try:
-        yield
-    finally:
-        for s, b in zip(slots, before):
-            s.fp32_precision = b
+    block, restoring the caller's settings.  Re-entrant at no cost: a kernel calling another enters it once."""
+
+    def __enter__(self):
+        depth = getattr(_ACTIVE, "depth", 0)
+        _ACTIVE.depth = depth + 1
+        if depth == 0:
+            _ACTIVE.before = [s.fp32_precision for s in _SLOTS]
+            for s, b in zip(_SLOTS, _ACTIVE.before):
+                if b != "ieee":
+                    s.fp32_precision = "ieee"
+        return self
+
+    def __exit__(self, *exc):
+        _ACTIVE.depth -= 1
+        if _ACTIVE.depth == 0:
+            for s, b in zip(_SLOTS, _ACTIVE.before):
+                if b != "ieee":
+                    s.fp32_precision = b
+        return False
 
 
 def as_float64(value, device: torch.device | str | None = None) -> torch.Tensor:
