@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,10 @@ class AsymOptions(BaseModel):
     """The options of the shallow GD runs of every E1-E4 preset: width m, steps, lr, seeds, probe interval,
     the (alpha, gamma) configurations (alpha in (0, 1), gamma in [0, 1], distinct gammas: the claims order
     the configurations by gamma), the authors' Zipf offset, the dtype, the gamma = 1 widths of the lazy
-    baseline's width sweep, and the torch threads (1: on a shared machine a second thread mostly spins; measured
-    3-5x less CPU time per GD step with one thread on 2 busy cores)."""
+    baseline's width sweep, and the torch threads while training (1 by default for the real-data presets, whose
+    d <= 64 products gain little from a second thread and on a shared machine a second thread mostly spins:
+    measured 3-5x less CPU time per GD step with one thread on 2 busy cores; ``"auto"``: the free cores, see
+    :func:`ntklab._threads.free_cores`; the thread count never changes a result)."""
 
     model_config = ConfigDict(extra="forbid")
     width: int = Field(2000, ge=1)
@@ -53,7 +56,7 @@ class AsymOptions(BaseModel):
     zipf_offset: bool = False
     dtype: Dtype = "float32"
     lazy_widths: list[Annotated[int, Field(ge=2)]] | None = None  # gamma = 1 widths of the lazy sweep (None: m/4, m/2)
-    threads: int = Field(1, ge=0)  # torch threads while training (0: leave torch's setting); small GEMMs gain little
+    threads: Annotated[int, Field(ge=0)] | Literal["auto"] = 1  # torch threads while training (0: torch's setting)
 
     @field_validator("configs")
     @classmethod
