@@ -70,12 +70,26 @@ def test_without_either_the_machine_counts_as_idle(monkeypatch):
 
 @pytest.mark.parametrize("n", ["auto", 1, 2, 0, None])
 def test_torch_threads_sets_and_restores(monkeypatch, n):
-    monkeypatch.setattr(_threads, "free_cores", lambda: 3)
+    monkeypatch.setattr(_threads, "free_cores", lambda: 1)
     before = torch.get_num_threads()
     with torch_threads(n):
         inside = torch.get_num_threads()
     assert torch.get_num_threads() == before
-    assert inside == {"auto": 3, 1: 1, 2: 2}.get(n, before)
+    assert inside == {"auto": 1, 1: 1, 2: 2}.get(n, before)
+
+
+@pytest.mark.parametrize("current, free, expected", [(1, 2, 1), (2, 2, 2), (4, 2, 2), (2, 1, 1)])
+def test_auto_never_raises_the_current_count(monkeypatch, current, free, expected):
+    """A sweep worker runs with 1 thread: "auto" keeps it there even when the other cores look idle."""
+    monkeypatch.setattr(_threads, "free_cores", lambda: free)
+    before = torch.get_num_threads()
+    torch.set_num_threads(current)
+    try:
+        with torch_threads("auto"):
+            assert torch.get_num_threads() == expected
+        assert torch.get_num_threads() == current
+    finally:
+        torch.set_num_threads(before)
 
 
 def _gd_weights(threads: int, steps: int = 30) -> torch.Tensor:

@@ -1,9 +1,9 @@
 """Torch intra-op thread counts: one context manager for every place that sets them.
 
-``torch_threads("auto")`` takes :func:`free_cores`: the CPUs this process may use, less the work other processes
-are running on them right now (their busy share over 0.1 s, from ``/proc/stat``; the 1-minute load average where
-there is no ``/proc``).  On an idle machine that is every core; on a busy one it is 1, where a second thread
-mostly spins.  The thread count never changes a result: the stacked GD step gives bit-identical weights at 1 and
+``torch_threads("auto")`` keeps torch's current thread count (every physical core by default; a sweep worker's
+1) but lowers it to :func:`free_cores`: the CPUs this process may use, less the work other processes are running
+on them right now (their busy share over 0.1 s, from ``/proc/stat``; the 1-minute load average where there is no
+``/proc``).  On an idle machine that is every core; on a busy one it is 1, where a second thread mostly spins.  The thread count never changes a result: the stacked GD step gives bit-identical weights at 1 and
 2 threads (``tests/test_threads.py``), so ``"auto"`` changes only the wall time.
 
 Example:
@@ -76,13 +76,13 @@ def free_cores() -> int:
 
 @contextmanager
 def torch_threads(n: Threads | None):
-    """Run a block with ``n`` torch intra-op threads (``None`` or 0: unchanged; ``"auto"``: :func:`free_cores`),
-    restoring the count afterwards."""
+    """Run a block with ``n`` torch intra-op threads (``None`` or 0: unchanged; ``"auto"``: the current count,
+    at most :func:`free_cores`), restoring the count afterwards."""
     import torch
 
-    if n == "auto":
-        n = free_cores()
     old = torch.get_num_threads()
+    if n == "auto":
+        n = min(old, free_cores())
     if n:
         torch.set_num_threads(int(n))
     try:
