@@ -75,7 +75,8 @@ def diverging(loss: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
 @dataclass
 class DescentResult:
     params: dict  # final parameters (each problem's at its stop)
-    curves: pd.DataFrame  # net, step, loss (+ the monitor's columns), at record steps while it ran, and its last
+    curves: pd.DataFrame  # net, step, time (sum of eta_t so far), loss (+ the monitor's columns), at record steps
+    #                       while it ran, and its last
     status: list  # per problem: "converged" | "budget" | "unstable" | "diverged"
     steps_run: torch.Tensor  # (B,) GD steps taken
     loss: torch.Tensor  # (B,) loss at the stop
@@ -97,11 +98,13 @@ class _Run:
         self.final_eta = eta.clone()
         self.halvings = torch.zeros(self.B, dtype=torch.long)
         self.first = None
+        self.time = torch.zeros(self.B, dtype=torch.float64)  # gradient-flow time sum_t eta_t of the rows
         self.history: list[torch.Tensor] = []  # loss at each record step, (len(rows),) aligned with rows
         self.records: list[pd.DataFrame] = []
 
     def record(self, t: int, loss: torch.Tensor) -> None:
-        cols = {"net": self.rows.numpy(), "step": t, "loss": loss.detach().double().numpy()}
+        cols = {"net": self.rows.numpy(), "step": t, "time": self.time.numpy().copy(),
+                "loss": loss.detach().double().numpy()}
         if self.monitor is not None:
             cols |= {k: v.detach().double().numpy() for k, v in self.monitor(self.rows, self.p).items()}
         self.records.append(pd.DataFrame(cols))
@@ -121,6 +124,7 @@ class _Run:
         self.final_eta[glob] = self.eta[idx]
         keep = (~done).nonzero().flatten()
         self.rows, self.eta, self.first = self.rows[keep], self.eta[keep], self.first[keep]
+        self.time = self.time[keep]
         self.p = {k: v[keep] for k, v in self.p.items()}
         self.history = [h[keep] for h in self.history]
         if keep.numel():
@@ -194,6 +198,7 @@ def descend(objective, params: dict, eta: torch.Tensor, *, steps, every: int, to
             break
         for k in names:
             run.p[k] = run.p[k] - run.eta.reshape(-1, *[1] * (run.p[k].ndim - 1)).to(run.p[k].dtype) * grad[k]
+        run.time = run.time + run.eta.double()
     if run.rows.numel():
         run.stop(torch.ones(run.rows.numel(), dtype=torch.bool), "budget", steps, last)
     curves = pd.concat(run.records, ignore_index=True)

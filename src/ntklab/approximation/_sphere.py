@@ -148,7 +148,7 @@ def _train(m, *, seeds, factors, steps, data, tol, every, trainable, dtype, dept
     num = sum(((res.params[k] - p[k]).flatten(1) ** 2).sum(1) for k in trainable)
     den = sum((p[k].flatten(1) ** 2).sum(1) for k in trainable)
     curves = res.curves.assign(train_rel_error=lambda d: (2 * d.loss.clip(lower=0)).pow(0.5) / float(ynorm))
-    return combos, curves, torch.sqrt(num / den), eta, res
+    return combos, curves, torch.sqrt(num / den), eta, res, torch.sqrt(den)
 
 
 def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: int = 10_000,
@@ -156,7 +156,8 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                        tol: float = 0.0, on_rise: str = "stop", trainable=("w", "b"), dtype: str = "float32",
                        depth: int = 1, progress=None) -> dict[str, pd.DataFrame]:
     """Frames ``errors`` (target, d, m, seed, lr_factor, rel_error (test), train_rel_error, weight_change, lr,
-    status, steps_run, budget, halvings, depth, tail_drop) and ``curves`` (seed, lr_factor, step,
+    status, steps_run, budget, halvings, depth, tail_drop, time_run = sum_t eta_t at the stop, init_norm =
+    ||theta_0|| of the trained layer, loss0 = L(theta_0)) and ``curves`` (seed, lr_factor, step, time,
     train_rel_error, rel_error, target, d, m, depth).
     ``steps``: one budget or a dict width -> budget; ``n_test`` test points (default ``n_points``)."""
     trainable = check_trainable(trainable)
@@ -173,7 +174,7 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
             data = (q.x.to(dt), f(q.x).to(dt)[None], qt.x.to(dt), f(qt.x).to(dt)[None], q.w[0].to(dt))
             for m in widths:
                 budget = int(steps[m] if isinstance(steps, dict) else steps)
-                combos, cv, change, eta, res = _train(int(m), seeds=seeds, factors=factors, steps=budget, data=data,
+                combos, cv, change, eta, res, init_norm = _train(int(m), seeds=seeds, factors=factors, steps=budget, data=data,
                                                       tol=tol, every=every, trainable=trainable, dtype=dt,
                                                       depth=depth, on_rise=on_rise)
                 s_of = {i: s for i, (s, _) in enumerate(combos)}
@@ -189,6 +190,8 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                                    "weight_change": float(change[i]), "lr": float(eta[i]), "status": res.status[i],
                                    "steps_run": int(res.steps_run[i]), "budget": int(round(budget * max(factors) / lf)),
                                    "halvings": int(res.halvings[i]), "depth": depth,
+                                   "time_run": float(ci.time.iloc[-1]), "init_norm": float(init_norm[i]),
+                                   "loss0": float(ci.loss.iloc[0]),
                                    "tail_drop": tail_drop(ci.step, ci.loss)})
                 if progress is not None:
                     progress(f"{f.name} d={d} m={m}")
