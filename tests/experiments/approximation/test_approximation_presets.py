@@ -182,3 +182,30 @@ def test_bad_options_exit_2(tmp_path, preset, sets, capsys):
     err = capsys.readouterr().err
     assert "error:" in err and sets[0].split("=")[0] in err
     assert not (tmp_path / "tables").exists()  # refused before anything ran
+
+
+def _sphere_nets(slope: float, short: int | None = None):
+    """One sphere case: test error 0.05 m^slope from the first record on, tau_rho = rho^2 (||theta_0|| = L_0 = 1);
+    the nets of width ``short`` stop (budget) at half that flow time."""
+    rows, curves = [], []
+    for m in (16, 32, 64, 128):
+        for s in range(2):
+            err = 0.05 * m ** slope * (1 + 0.01 * s)
+            rows.append({"case": "zonal, d=3", "target": "zonal", "d": 3, "m": m, "seed": s, "rel_error": err,
+                         "status": "budget", "steps_run": 100, "init_norm": 1.0, "loss0": 1.0})
+            curves.append(pd.DataFrame({"case": "zonal, d=3", "m": m, "seed": s, "step": [0, 1, 100],
+                                        "time": [0.0, 1e-9, 0.5 if m == short else 1e9],
+                                        "rel_error": [1.0, err, err]}))
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+@pytest.mark.parametrize("slope, short, verdict", [(-0.5, None, "PASS"), (0.0, None, "FAIL"),
+                                                   (-0.5, 64, "INCONCLUSIVE")])
+def test_the_sphere_rate_claim_reads_the_lazy_window_and_can_fail(slope, short, verdict):
+    from ntklab.experiments.approximation._on_sphere import ApproxSphereOptions, _case_claim
+
+    e, cv = _sphere_nets(slope, short)
+    c = _case_claim(ApproxSphereOptions(), "zonal, d=3", e, cv, expected_nets=8)
+    assert c.verdict == verdict, c.measured
+    if short:
+        assert "m=64: 2/2 nets ran out of budget before τ_ρ = 1" in c.measured
