@@ -99,6 +99,7 @@ class _Run:
         self.halvings = torch.zeros(self.B, dtype=torch.long)
         self.first = None
         self.time = torch.zeros(self.B, dtype=torch.float64)  # gradient-flow time sum_t eta_t of the rows
+        self.min_time = torch.zeros(self.B, dtype=torch.float64)  # no "converged" before this flow time
         self.history: list[torch.Tensor] = []  # loss at each record step, (len(rows),) aligned with rows
         self.records: list[pd.DataFrame] = []
 
@@ -124,7 +125,7 @@ class _Run:
         self.final_eta[glob] = self.eta[idx]
         keep = (~done).nonzero().flatten()
         self.rows, self.eta, self.first = self.rows[keep], self.eta[keep], self.first[keep]
-        self.time = self.time[keep]
+        self.time, self.min_time = self.time[keep], self.min_time[keep]
         self.p = {k: v[keep] for k, v in self.p.items()}
         self.history = [h[keep] for h in self.history]
         if keep.numel():
@@ -152,24 +153,28 @@ def _at_record(run: _Run, t: int, loss, grad, bad, tol: float, on_rise: str):
     j = len(run.history) - 1
     if tol > 0 and j >= MIN_RECORDS:
         drop = run.history[j // TAIL] - loss
-        done = ~bad & ~rose & (drop <= tol * loss) & (drop <= tol * (run.first - loss))
+        done = (~bad & ~rose & (drop <= tol * loss) & (drop <= tol * (run.first - loss))
+                & (run.time >= run.min_time))
         run.stop(done, "converged", t, loss)
         loss, grad, bad = _keep(done, loss, grad, bad)
     return loss, grad, bad
 
 
 def descend(objective, params: dict, eta: torch.Tensor, *, steps, every: int, tol: float = 0.0,
-            trainable=None, monitor=None, on_rise: str = "stop") -> DescentResult:
+            trainable=None, monitor=None, on_rise: str = "stop", min_time=None) -> DescentResult:
     """GD on every problem of ``objective`` from ``params`` with step sizes ``eta`` (B,), each to its stopping rule.
 
     ``steps``: one budget, or one per problem (B,) (e.g. the same gradient-flow time eta * steps for every step
     size); ``trainable``: the parameter names that move (default: all);
     ``monitor(rows, params) -> {column: (len(rows),)}`` adds columns to the records (e.g. a test error);
-    ``on_rise``: "stop" or "halve" (above)."""
+    ``on_rise``: "stop" or "halve" (above); ``min_time`` (B,): the stopping rule stops no problem before its
+    gradient-flow time sum_t eta_t reaches it (a claim that reads the run at that time needs the run there)."""
     if on_rise not in ("stop", "halve"):
         raise ValueError(f"on_rise: got {on_rise!r} (allowed: stop, halve)")
     names = tuple(params) if trainable is None else tuple(trainable)
     run = _Run(objective, params, eta, monitor)
+    if min_time is not None:
+        run.min_time = torch.as_tensor(min_time, dtype=torch.float64).expand(eta.shape[0]).clone()
     budgets = torch.as_tensor(steps, dtype=torch.long).expand(eta.shape[0]).clone()
     ends = set(budgets.tolist())
     steps = int(budgets.max())

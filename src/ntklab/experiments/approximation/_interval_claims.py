@@ -83,6 +83,10 @@ class TargetNets:
         return loglog_fit(rows, y="error", by=list(by), level=level)
 
 
+def _widths(rows: pd.DataFrame) -> list[int]:
+    return sorted(int(m) for m in rows.m.unique())
+
+
 def _excluded(excluded: list[str]) -> str:
     return ("; excluded: " + ", ".join(excluded)) if excluded else "; every width reached τ_ρ"
 
@@ -102,7 +106,7 @@ def rate_claims(o, rates: pd.DataFrame, nets: dict) -> list[Claim]:
         ri = _spline(rates, t, "interpolant")
         out.append(claim(
             f"{t}: error at the lazy-window time τ_ρ falls with m (slope CI below 0)", lambda r=r: r.ci_high < 0,
-            lambda r=r, ri=ri, tg=tg: f"network {fmt_fit(r)} over m = {sorted(int(m) for m in tg.window.m.unique())} at {tg.span}; "
+            lambda r=r, ri=ri, tg=tg: f"network {fmt_fit(r)} over m = {_widths(tg.window)} at {tg.span}; "
                                       f"uniform spline {fmt_fit(ri)}{_excluded(tg.excluded)}",
             f"slope < 0 (the theorems bound ||f_τ − f|| at a training time τ growing with m; uniform linear splines "
             f"in L2: {t} m^{uniform[t]:g})", requires=tg.requires, support=ci_support(r, o.level)))

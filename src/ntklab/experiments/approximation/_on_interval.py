@@ -120,8 +120,8 @@ def _reported(o: Approx1dOptions, fr: dict, nets: dict) -> tuple[list[Claim], di
                                requires=[precondition(not decay.empty, "no NTK spectrum was recorded")]))
     claims.append(reported(
         "rate at τ_ρ/4 (half the lazy radius): the window's effect",
-        lambda: "; ".join(f"{t}: {fmt_fit(tg.fit(o.level, half=True).iloc[0])} over m = {sorted(int(m) for m in tg.half.m.unique())}"
-                          for t, tg in nets.items()),
+        lambda: "; ".join(f"{t}: {fmt_fit(tg.fit(o.level, half=True).iloc[0])} over m = "
+                          f"{sorted(int(m) for m in tg.half.m.unique())}" for t, tg in nets.items()),
         f"ρ = {o.lazy_radius / 2:g} against the claims' ρ = {o.lazy_radius:g}",
         requires=[r for tg in nets.values() for r in tg.requires[:1]]))
     needed, steps = steps_needed(e, "target", o.tol, o.steps)

@@ -57,7 +57,7 @@ class ApproxSphereOptions(BaseModel):
     widths: Widths = Field(default_factory=lambda: [16, 32, 64, 128])
     deep_depth: int = Field(2, ge=2)
     deep_widths: Annotated[list[int], AfterValidator(within(2, each=True))] = Field(
-        default_factory=lambda: [8, 16, 24, 32])
+        default_factory=lambda: [8, 12, 16, 24])
     seeds: int = Field(2, ge=1)
     steps: int = Field(10_000, ge=1)
     tol: float = Field(0.2, gt=0, lt=1)  # the loss fell < 20 % over the last 3/4 of the run (t^-p: p < 0.13)
@@ -85,7 +85,7 @@ def execute_sphere(o: ApproxSphereOptions, out: Path, progress: bool) -> None:
         frames.append(sphere_width_sweep(_targets(o), widths, seeds=o.seeds, steps=o.steps, n_points=o.n_points,
                                          n_test=o.n_test, lr_factor=o.lr_factor, every=o.every, tol=o.tol,
                                          on_rise="halve", trainable=trainable or ["w", "b"], depth=depth,
-                                         progress=say))
+                                         lazy_radius=o.lazy_radius, progress=say))
     save_tables({k: pd.concat([f[k] for f in frames], ignore_index=True) for k in ("errors", "curves")}, out)
 
 
@@ -121,7 +121,8 @@ def _case_claim(o, case: str, g: pd.DataFrame, cv: pd.DataFrame, expected_nets: 
     return claim(
         f"{case}: test error at the lazy-window time τ_ρ falls with width (slope CI below 0)",
         lambda: fit.ci_high < 0,
-        lambda: f"slope {fmt_fit(fit)} over m = {sorted(int(m) for m in win.m.unique())} at {span}; at ρ/2: {fmt_fit(fit_half)}; "
+        lambda: f"slope {fmt_fit(fit)} over m = {sorted(int(m) for m in win.m.unique())} at {span}; "
+                f"at ρ/2: {fmt_fit(fit_half)}; "
                 f"m={win.m.min()}: {win[win.m == win.m.min()].rel_error.mean():.3g}, m={win.m.max()}: "
                 f"{win[win.m == win.m.max()].rel_error.mean():.3g}"
                 + ("; excluded: " + ", ".join(excluded) if excluded else "") + _zonal_reference(o, case),

@@ -132,7 +132,8 @@ def depth_claims(name: str, frame: pd.DataFrame, depth: int, *, depths, variants
     support = seed_support(ratios("relu+bn")[1] <= 2.0) if ok else ""
     return [claim(f"{name}: depth {depth}: best-lr normalised relu's train loss within 2× of best-lr relu + "
                   "BatchNorm", lambda: support.all, lambda: measured("relu+bn"),
-                  "ratio ≤ 2 (Agarwal et al.: a viable alternative to BatchNorm)", requires=requires, support=support),
+                  "ratio ≤ 2 once training is resolved (Agarwal et al.: a viable alternative to BatchNorm in "
+                  "training deep nets)", requires=requires, support=support),
             reported(f"{name}: depth {depth}: best-lr normalised relu's train loss against best-lr plain (He) relu",
                      lambda: measured("relu"), NO_LAW, requires=requires)]
 
