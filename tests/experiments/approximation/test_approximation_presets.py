@@ -161,7 +161,7 @@ def test_gd_against_the_flow_proxy(errs, statuses, verdict, text, issue):
 def test_presets_share_one_declaration():
     for name in ("approximation-1d", "approximation-sphere"):
         p = get_preset(name)
-        assert set(p.modes) == {"quick", "full"} and p.modes["quick"]["seeds"] == 2
+        assert set(p.modes) == {"quick", "full"} and p.modes["quick"]["seeds"] in (2, 3)
         assert p.modes["full"]["steps"] > p.options().steps > p.modes["quick"]["steps"]
 
 

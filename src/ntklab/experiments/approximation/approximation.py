@@ -47,6 +47,6 @@ APPROX_SPHERE = _preset(
     "spherical-harmonic targets; Monte Carlo L2 test error vs width at the lazy-window time (growing with m), "
     "each width also run to a stopping rule.",
     "Welper 2023/2024 (arXiv 2309.04860, 2405.11696)", ApproxSphereOptions, execute_sphere, analyse_sphere,
-    {"seeds": 2, "steps": 4000, "every": 100, "n_points": 2000, "n_test": 2000, "deep_widths": [8, 12, 16, 20]},
+    {"seeds": 3, "steps": 4000, "every": 100, "n_points": 1500, "n_test": 1500, "deep_widths": [8, 12, 16, 20]},
     {"dims": [3, 5], "widths": [16, 32, 64, 128, 256, 512], "deep_widths": [8, 16, 32, 64],
      "steps": 100_000, "n_points": 10_000, "n_test": 10_000})
