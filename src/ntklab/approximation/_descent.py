@@ -75,7 +75,8 @@ def diverging(loss: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
 @dataclass
 class DescentResult:
     params: dict  # final parameters (each problem's at its stop)
-    curves: pd.DataFrame  # net, step, loss (+ the monitor's columns), at record steps while it ran, and its last
+    curves: pd.DataFrame  # net, step, time (sum of eta_t so far), loss (+ the monitor's columns), at record steps
+    #                       while it ran, and its last
     status: list  # per problem: "converged" | "budget" | "unstable" | "diverged"
     steps_run: torch.Tensor  # (B,) GD steps taken
     loss: torch.Tensor  # (B,) loss at the stop
@@ -97,11 +98,14 @@ class _Run:
         self.final_eta = eta.clone()
         self.halvings = torch.zeros(self.B, dtype=torch.long)
         self.first = None
+        self.time = torch.zeros(self.B, dtype=torch.float64)  # gradient-flow time sum_t eta_t of the rows
+        self.min_time = torch.zeros(self.B, dtype=torch.float64)  # no "converged" before this flow time
         self.history: list[torch.Tensor] = []  # loss at each record step, (len(rows),) aligned with rows
         self.records: list[pd.DataFrame] = []
 
     def record(self, t: int, loss: torch.Tensor) -> None:
-        cols = {"net": self.rows.numpy(), "step": t, "loss": loss.detach().double().numpy()}
+        cols = {"net": self.rows.numpy(), "step": t, "time": self.time.numpy().copy(),
+                "loss": loss.detach().double().numpy()}
         if self.monitor is not None:
             cols |= {k: v.detach().double().numpy() for k, v in self.monitor(self.rows, self.p).items()}
         self.records.append(pd.DataFrame(cols))
@@ -121,6 +125,7 @@ class _Run:
         self.final_eta[glob] = self.eta[idx]
         keep = (~done).nonzero().flatten()
         self.rows, self.eta, self.first = self.rows[keep], self.eta[keep], self.first[keep]
+        self.time, self.min_time = self.time[keep], self.min_time[keep]
         self.p = {k: v[keep] for k, v in self.p.items()}
         self.history = [h[keep] for h in self.history]
         if keep.numel():
@@ -148,24 +153,28 @@ def _at_record(run: _Run, t: int, loss, grad, bad, tol: float, on_rise: str):
     j = len(run.history) - 1
     if tol > 0 and j >= MIN_RECORDS:
         drop = run.history[j // TAIL] - loss
-        done = ~bad & ~rose & (drop <= tol * loss) & (drop <= tol * (run.first - loss))
+        done = (~bad & ~rose & (drop <= tol * loss) & (drop <= tol * (run.first - loss))
+                & (run.time >= run.min_time))
         run.stop(done, "converged", t, loss)
         loss, grad, bad = _keep(done, loss, grad, bad)
     return loss, grad, bad
 
 
 def descend(objective, params: dict, eta: torch.Tensor, *, steps, every: int, tol: float = 0.0,
-            trainable=None, monitor=None, on_rise: str = "stop") -> DescentResult:
+            trainable=None, monitor=None, on_rise: str = "stop", min_time=None) -> DescentResult:
     """GD on every problem of ``objective`` from ``params`` with step sizes ``eta`` (B,), each to its stopping rule.
 
     ``steps``: one budget, or one per problem (B,) (e.g. the same gradient-flow time eta * steps for every step
     size); ``trainable``: the parameter names that move (default: all);
     ``monitor(rows, params) -> {column: (len(rows),)}`` adds columns to the records (e.g. a test error);
-    ``on_rise``: "stop" or "halve" (above)."""
+    ``on_rise``: "stop" or "halve" (above); ``min_time`` (B,): the stopping rule stops no problem before its
+    gradient-flow time sum_t eta_t reaches it (a claim that reads the run at that time needs the run there)."""
     if on_rise not in ("stop", "halve"):
         raise ValueError(f"on_rise: got {on_rise!r} (allowed: stop, halve)")
     names = tuple(params) if trainable is None else tuple(trainable)
     run = _Run(objective, params, eta, monitor)
+    if min_time is not None:
+        run.min_time = torch.as_tensor(min_time, dtype=torch.float64).expand(eta.shape[0]).clone()
     budgets = torch.as_tensor(steps, dtype=torch.long).expand(eta.shape[0]).clone()
     ends = set(budgets.tolist())
     steps = int(budgets.max())
@@ -194,6 +203,7 @@ def descend(objective, params: dict, eta: torch.Tensor, *, steps, every: int, to
             break
         for k in names:
             run.p[k] = run.p[k] - run.eta.reshape(-1, *[1] * (run.p[k].ndim - 1)).to(run.p[k].dtype) * grad[k]
+        run.time = run.time + run.eta.double()
     if run.rows.numel():
         run.stop(torch.ones(run.rows.numel(), dtype=torch.bool), "budget", steps, last)
     curves = pd.concat(run.records, ignore_index=True)

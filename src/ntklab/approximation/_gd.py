@@ -42,7 +42,7 @@ __all__ = ["gd_train", "GDResult", "diverging", "DIVERGENCE_FACTOR"]
 class GDResult:
     params: dict  # final a, w, b: (B, M)
     init: dict  # initial a, w, b
-    curves: pd.DataFrame  # net, step, rel_error
+    curves: pd.DataFrame  # net, step, time (gradient-flow time sum_t eta_t), rel_error
     lr: torch.Tensor  # (B,)
     status: list  # per net: "budget" | "converged" | "diverged"
     steps_run: torch.Tensor  # (B,)
@@ -90,5 +90,5 @@ def gd_train(stack: NetStack, y: torch.Tensor, *, steps, lr_factor=0.5, every: i
     cv = res.curves
     curves = cv.assign(rel_error=rel(torch.tensor(cv.loss.values), torch.tensor(cv.net.values)).numpy())
     return GDResult(res.params, {k: v.clone() for k, v in stack.params.items()},
-                    curves[["net", "step", "rel_error"]], eta, res.status, res.steps_run,
+                    curves[["net", "step", "time", "rel_error"]], eta, res.status, res.steps_run,
                     rel(res.loss, torch.arange(y.shape[0])), res.eta, res.halvings)

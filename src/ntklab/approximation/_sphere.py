@@ -123,7 +123,7 @@ class SphereLoss:
         return SphereLoss(x, self.y, self.omega)
 
 
-def _train(m, *, seeds, factors, steps, data, tol, every, trainable, dtype, depth, on_rise):
+def _train(m, *, seeds, factors, steps, data, tol, every, trainable, dtype, depth, on_rise, lazy_radius):
     x, y, xt, yt, omega = data
     combos = [(s, lf) for s in range(seeds) for lf in factors]
     ps = [sphere_init(m, m if depth > 1 else x.shape[1], seed=1000 * s + m, dtype=dtype) for s, _ in combos]
@@ -143,22 +143,26 @@ def _train(m, *, seeds, factors, steps, data, tol, every, trainable, dtype, dept
         return {"rel_error": torch.sqrt((omega * rt * rt).sum(1)) / ytn}
 
     budgets = [int(round(steps * max(factors) / lf)) for _, lf in combos]
-    res = descend(SphereLoss(X, y, omega), p, eta, steps=budgets, every=every, tol=tol, trainable=trainable,
-                  monitor=monitor, on_rise=on_rise)
-    num = sum(((res.params[k] - p[k]).flatten(1) ** 2).sum(1) for k in trainable)
     den = sum((p[k].flatten(1) ** 2).sum(1) for k in trainable)
+    loss = SphereLoss(X, y, omega)
+    min_time = None if lazy_radius is None else lazy_radius ** 2 * den.double() / loss.loss_and_grad(p)[0].double()
+    res = descend(loss, p, eta, steps=budgets, every=every, tol=tol, trainable=trainable, monitor=monitor,
+                  on_rise=on_rise, min_time=min_time)
+    num = sum(((res.params[k] - p[k]).flatten(1) ** 2).sum(1) for k in trainable)
     curves = res.curves.assign(train_rel_error=lambda d: (2 * d.loss.clip(lower=0)).pow(0.5) / float(ynorm))
-    return combos, curves, torch.sqrt(num / den), eta, res
+    return combos, curves, torch.sqrt(num / den), eta, res, torch.sqrt(den)
 
 
 def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: int = 10_000,
                        n_test: int | None = None, data_seed: int = 0, lr_factor=1.0, every: int = 50,
                        tol: float = 0.0, on_rise: str = "stop", trainable=("w", "b"), dtype: str = "float32",
-                       depth: int = 1, progress=None) -> dict[str, pd.DataFrame]:
+                       depth: int = 1, lazy_radius: float | None = None, progress=None) -> dict[str, pd.DataFrame]:
     """Frames ``errors`` (target, d, m, seed, lr_factor, rel_error (test), train_rel_error, weight_change, lr,
-    status, steps_run, budget, halvings, depth, tail_drop) and ``curves`` (seed, lr_factor, step,
+    status, steps_run, budget, halvings, depth, tail_drop, time_run = sum_t eta_t at the stop, init_norm =
+    ||theta_0|| of the trained layer, loss0 = L(theta_0)) and ``curves`` (seed, lr_factor, step, time,
     train_rel_error, rel_error, target, d, m, depth).
-    ``steps``: one budget or a dict width -> budget; ``n_test`` test points (default ``n_points``)."""
+    ``steps``: one budget or a dict width -> budget; ``n_test`` test points (default ``n_points``);
+    ``lazy_radius`` rho: no net stops by the rule before its lazy-window time rho^2 ||theta_0||^2 / L(theta_0)."""
     trainable = check_trainable(trainable)
     if depth > 1 and "a" in trainable:
         raise ValueError("the deep nets train the second-to-last layer only: trainable must be a subset of w, b")
@@ -173,9 +177,9 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
             data = (q.x.to(dt), f(q.x).to(dt)[None], qt.x.to(dt), f(qt.x).to(dt)[None], q.w[0].to(dt))
             for m in widths:
                 budget = int(steps[m] if isinstance(steps, dict) else steps)
-                combos, cv, change, eta, res = _train(int(m), seeds=seeds, factors=factors, steps=budget, data=data,
-                                                      tol=tol, every=every, trainable=trainable, dtype=dt,
-                                                      depth=depth, on_rise=on_rise)
+                combos, cv, change, eta, res, init_norm = _train(
+                    int(m), seeds=seeds, factors=factors, steps=budget, data=data, tol=tol, every=every,
+                    trainable=trainable, dtype=dt, depth=depth, on_rise=on_rise, lazy_radius=lazy_radius)
                 s_of = {i: s for i, (s, _) in enumerate(combos)}
                 lf_of = {i: lf for i, (_, lf) in enumerate(combos)}
                 cv = cv.assign(seed=cv.net.map(s_of), lr_factor=cv.net.map(lf_of), target=f.name, d=d, m=int(m),
@@ -189,6 +193,8 @@ def sphere_width_sweep(targets, widths, *, seeds: int = 2, steps=300, n_points: 
                                    "weight_change": float(change[i]), "lr": float(eta[i]), "status": res.status[i],
                                    "steps_run": int(res.steps_run[i]), "budget": int(round(budget * max(factors) / lf)),
                                    "halvings": int(res.halvings[i]), "depth": depth,
+                                   "time_run": float(ci.time.iloc[-1]), "init_norm": float(init_norm[i]),
+                                   "loss0": float(ci.loss.iloc[0]),
                                    "tail_drop": tail_drop(ci.step, ci.loss)})
                 if progress is not None:
                     progress(f"{f.name} d={d} m={m}")

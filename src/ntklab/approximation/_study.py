@@ -3,9 +3,11 @@ quadrature L2 loss and measure everything as tidy frames (one call; all targets 
 stacked program).
 
 Returned frames:
-  ``errors``       target, m, seed, error = ||f_T - f||_{L2}, rel_error, weight_change, lr, status, steps_run
+  ``errors``       target, m, seed, error = ||f_T - f||_{L2}, rel_error, weight_change, lr, status, steps_run,
+                   time_run (the gradient-flow time sum_t eta_t at the stop), init_norm ||theta_0|| (trained weights),
+                   loss0 = L(theta_0)
   ``splines``      target, m, method ('interpolant' | 'projection'), error, rel_error (same quadrature)
-  ``curves``       target, m, seed, step, rel_error
+  ``curves``       target, m, seed, step, time (sum_t eta_t), rel_error
   ``breakpoints``  target, m, seed, phase ('init' | 'final'), t = -b_r / w_r
   ``ntk``          target, m, phase, index, eigenvalue (seed 0, widths in ``ntk_widths``)
 
@@ -59,6 +61,7 @@ def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad:
     res = gd_train(stack, y, steps=budgets, lr_factor=[lf for *_, lf in combos], every=every, tol=tol,
                    on_rise=on_rise)
     change = relative_weight_change(res.init, res.params, stack.mask, trainable)
+    init_norm = torch.sqrt(sum(((res.init[k] * stack.mask) ** 2).sum(1) for k in trainable))
     for b, (m, f, s, lf) in enumerate(combos):
         fnorm = float(quads[f.name].norm(y[b]))
         rel = float(res.rel_error[b])
@@ -67,9 +70,12 @@ def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad:
                        "rel_error": rel, "weight_change": float(change[b]), "lr": float(res.lr[b]),
                        "lr_final": float(res.lr_final[b]), "halvings": int(res.halvings[b]),
                        "status": res.status[b], "steps_run": int(res.steps_run[b]), "budget": budgets[b],
+                       "time_run": float(cb.time.iloc[-1]), "init_norm": float(init_norm[b]),
+                       "loss0": 0.5 * (float(cb.rel_error.iloc[0]) * fnorm) ** 2,
                        "tail_drop": tail_drop(cb.step, cb.rel_error ** 2)})
         curves.append(pd.DataFrame({"target": f.name, "m": m, "seed": s, "lr_factor": lf,
-                                    "step": cb.step.values, "rel_error": cb.rel_error.values}))
+                                    "step": cb.step.values, "time": cb.time.values,
+                                    "rel_error": cb.rel_error.values}))
         if lf != factors[0]:
             continue  # breakpoints and spectra of the first (reference) step size only
         for phase, P in (("init", res.init), ("final", res.params)):
@@ -89,6 +95,6 @@ def width_sweep(targets, widths, *, seeds: int = 3, steps: int = 10_000, n_quad:
                         ignore_index=True)
     cat = lambda parts, cols: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)  # noqa
     return {"errors": pd.DataFrame(errors), "splines": splines,
-            "curves": cat(curves, ["target", "m", "seed", "step", "rel_error"]),
+            "curves": cat(curves, ["target", "m", "seed", "step", "time", "rel_error"]),
             "breakpoints": cat(bps, ["target", "m", "seed", "phase", "t"]),
             "ntk": cat(ntk, ["target", "m", "phase", "index", "eigenvalue"])}

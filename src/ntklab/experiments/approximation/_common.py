@@ -6,9 +6,8 @@ preconditions read from there:
 
 - :func:`nets_usable`: the nets a claim reads are all there and none diverged (named when they did);
 - :func:`enough_widths`: a slope over m rests on >= ``MIN_WIDTHS`` = 4 distinct widths with a positive finite
-  error (issue 15: a rate over fewer converged widths is not resolved);
-- :func:`converged_widths`: the widths every net of which met the stopping rule (status ``converged``); the
-  others are excluded from a rate fit, and the claim names them with their statuses and steps;
+  error (issue 15: a rate over fewer widths is not resolved); the widths whose nets did not reach the lazy-window
+  time are left out first (:mod:`._lazy_window`);
 - :func:`trained`: GD cut every net's relative L2 error by a tenth at least, e_T / e_0 < 0.9 (a net that did
   not move keeps e_0 = 1 at every width, since f_0 = 0, and a slope over such nets describes the
   initialisation, not the trained nets the claim is about; a net GD moved but left in a poor configuration,
@@ -35,7 +34,7 @@ from ...approximation import loglog_fit
 from ...report import Precondition, enough, reported, runs_usable, trained_below
 
 __all__ = ["save_tables", "load_tables", "fmt_fit", "rate_table", "nets_usable", "enough_widths", "trained",
-           "net_problems", "ci_support", "with_status", "converged_widths", "convergence_text", "steps_needed",
+           "net_problems", "ci_support", "with_status", "steps_needed",
            "MIN_WIDTHS",
            "TRAINED_RATIO"]
 
@@ -103,20 +102,6 @@ def trained(e: pd.DataFrame, curves: pd.DataFrame, keys: list[str], what: str) -
     return trained_below(worst, TRAINED_RATIO, f"{what}: relative error e_T/e_0 (worst net)")
 
 
-def converged_widths(e: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """The rows of the widths whose every net converged, and one line per excluded width (statuses, steps)."""
-    ok = e.groupby("m").status.apply(lambda s: bool((s == "converged").all()))
-    excluded = []
-    for m in ok.index[~ok.values]:
-        g = e[e.m == m]
-        n_conv = int((g.status == "converged").sum())
-        budget = f" within {int(g.budget.max())} steps" if "budget" in g else ""
-        drop = (f" (loss still fell {g.tail_drop.median():.0%} over the last three quarters)"
-                if "tail_drop" in g and g.tail_drop.notna().any() else "")
-        excluded.append(f"m={m}: {n_conv}/{len(g)} converged{budget}{drop}")
-    return e[e.m.isin(ok.index[ok.values])], excluded
-
-
 def steps_needed(e: pd.DataFrame, panel: str, tol: float, steps: int):
     """The REPORTED claim of the steps each width needed under the stopping rule, and its table."""
     table = e.groupby([panel, "m"]).agg(converged=("status", lambda s: int((s == "converged").sum())),
@@ -128,10 +113,6 @@ def steps_needed(e: pd.DataFrame, panel: str, tol: float, steps: int):
     return reported("steps each width needed (stopping rule)", text,
                     f"loss fell < {tol:g} over the last three quarters of the run, within {steps} steps "
                     "(median steps)"), table
-
-
-def convergence_text(excluded: list[str]) -> str:
-    return ("; excluded (not converged): " + ", ".join(excluded)) if excluded else "; every width converged"
 
 
 def ci_support(fit, level: float) -> str:

@@ -80,10 +80,11 @@ def _preconditions(frame: pd.DataFrame, selection: pd.DataFrame, depth: int, *, 
             precondition(not edge, f"best learning rate on the grid's edge ({'; '.join(edge)}): widen the grid")]
 
 
-def _losses(frame: pd.DataFrame, selection: pd.DataFrame, depth: int) -> pd.DataFrame:
-    """seed x variant final train loss at each variant's best learning rate, at ``depth``."""
+
+def _losses(frame: pd.DataFrame, selection: pd.DataFrame, depth: int, values: str = "train_loss") -> pd.DataFrame:
+    """seed x variant final train loss (or ``values``) at each variant's best learning rate, at ``depth``."""
     best = at_best_lr(frame[frame.depth == depth], selection)
-    table = best.pivot_table(index="seed", columns="variant", values="train_loss", aggfunc="first")
+    table = best.pivot_table(index="seed", columns="variant", values=values, aggfunc="first")
     return table.reindex(columns=list(COMPARED))
 
 
@@ -111,7 +112,8 @@ def depth_claims(name: str, frame: pd.DataFrame, depth: int, *, depths, variants
     support = seed_support(ratios("relu+bn")[1] <= 2.0) if ok else ""
     return [claim(f"{name}: depth {depth}: best-lr normalised relu's train loss within 2× of best-lr relu + "
                   "BatchNorm", lambda: support.all, lambda: measured("relu+bn"),
-                  "ratio ≤ 2 (Agarwal et al.: a viable alternative to BatchNorm)", requires=requires, support=support),
+                  "ratio ≤ 2 (Agarwal et al.: a viable alternative to BatchNorm in training deep nets), at a budget "
+                  "past normalised relu's step-capped first phase", requires=requires, support=support),
             reported(f"{name}: depth {depth}: best-lr normalised relu's train loss against best-lr plain (He) relu",
                      lambda: measured("relu"), NO_LAW, requires=requires)]
 

@@ -41,7 +41,7 @@ def _dataset_figure(o, sub: pd.DataFrame, name: str, out: Path) -> Path:
         top = float(finite.max()) * 2 if len(finite) else 1.0
         if len(diverged):
             axes[2].scatter(diverged, [top] * len(diverged), marker="x", s=60, color=f"C{i}")
-    axes[0].set(yscale="log", xlabel="depth (hidden layers)", ylabel=f"train loss after {o.epochs} epochs",
+    axes[0].set(yscale="log", xlabel="depth (hidden layers)", ylabel=f"train loss after {o.steps} steps",
                 title=f"{name}: train loss at each variant's best lr")
     axes[1].set(xlabel="depth (hidden layers)", ylabel="test accuracy", title=f"{name}: test accuracy (best lr)")
     axes[2].set(xscale="log", yscale="log", xlabel="learning rate", ylabel="train loss (geometric mean of seeds)",
