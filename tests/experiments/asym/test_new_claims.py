@@ -13,7 +13,7 @@ import pytest
 
 from ntklab.experiments.asym._common import PaperNumbers
 from ntklab.experiments.asym._core_claims import core_claims
-from ntklab.experiments.asym._lazy import LAZY_LEVEL, lazy_claims, sweep_prediction
+from ntklab.experiments.asym._lazy import LAZY_LEVEL, lazy_claims, pooled_slope, sweep_prediction
 from ntklab.experiments.asym._paper_values import CONCRETE_FIGURE, paper_value_claims
 from ntklab.experiments.asym._prune_transfer import pruning_claims
 from ntklab.experiments.asym._random_limit import slope_interval, spread_claims
@@ -53,7 +53,18 @@ def lazy_theory(g, m, s):
 
 def test_sweep_prediction_extrapolates_along_the_sweeps_own_slope():
     assert sweep_prediction(pd.Series({100: 0.2, 200: 0.1}), 400) == pytest.approx(0.05)
-    assert sweep_prediction(pd.Series({50: 9.0, 100: 0.16, 200: 0.08}), 800) == pytest.approx(0.02)  # two largest
+    assert sweep_prediction(pd.Series({50: 0.32, 100: 0.16, 200: 0.08}), 800) == pytest.approx(0.02)
+    # along a given slope, through the geometric mean of the seed's own levels: 0.2 and 0.1 along -1/2 give
+    # levels 0.2 * 100^0.5 = 2 and 0.1 * 200^0.5 = 1.414, geometric mean 1.682, so 1.682 * 400^-0.5
+    assert sweep_prediction(pd.Series({100: 0.2, 200: 0.1}), 400, slope=-0.5) == pytest.approx(
+        math.sqrt(2 * 0.1 * 200 ** 0.5) / 20)
+
+
+def test_pooled_slope_fits_one_slope_with_one_intercept_per_seed():
+    a, b = pd.Series({100: 3.0 * 100 ** -0.4, 200: 3.0 * 200 ** -0.4}), pd.Series({100: 100 ** -0.4, 200: 200 ** -0.4})
+    assert pooled_slope([a, b]) == pytest.approx(-0.4)  # different levels, one slope
+    noisy = [pd.Series({125: 0.272, 250: 0.174}), pd.Series({125: 0.232, 250: 0.201})]  # MNIST-1D --quick
+    assert pooled_slope(noisy) == pytest.approx((math.log(0.174 / 0.272) + math.log(0.201 / 0.232)) / 2 / math.log(2))
 
 
 def test_lazy_claims_pass_on_the_theory_and_report_the_linearised_risk():
@@ -168,17 +179,22 @@ def _core_metrics(cfg):
     return [row for k, (a, b) in values.items() for row in ((0, k, "", a), (10, k, "", b))]
 
 
+def _gamma_1(values) -> pd.DataFrame:
+    """Initialisation draws of γ=1 only (the spread precondition reads that column)."""
+    return pd.DataFrame({1.0: values}).rename_axis("seed")
+
+
 def test_lambda_min_limit_claim_is_inconclusive_when_the_draws_spread_too_much():
     rs = _runs(main_configs(SIM), _core_metrics)
     name = "γ=1: λ_min(Θ̂_0) within 10% of λ_min(K)"
     tight = {c.name: c for c in core_claims(rs, lam_k=0.011, paper=PaperNumbers(),
-                                            lam_draws=[0.0110, 0.0111, 0.0109])[0]}[name]
+                                            lam_draws=_gamma_1([0.0110, 0.0111, 0.0109]))[0]}[name]
     assert tight.verdict == "PASS"
     loose = {c.name: c for c in core_claims(rs, lam_k=0.011, paper=PaperNumbers(),
-                                            lam_draws=[0.008, 0.011, 0.014])[0]}[name]
+                                            lam_draws=_gamma_1([0.008, 0.011, 0.014]))[0]}[name]
     assert loose.verdict == "INCONCLUSIVE" and "spreads by 27.3% over 3 initialisations" in loose.measured
     far = {c.name: c for c in core_claims(rs, lam_k=0.02, paper=PaperNumbers(),
-                                          lam_draws=[0.0199, 0.02, 0.0201])[0]}[name]
+                                          lam_draws=_gamma_1([0.0199, 0.02, 0.0201]))[0]}[name]
     assert far.verdict == "FAIL"  # a tight spread and a 45 % gap: the claim can fail
 
 
@@ -244,6 +260,7 @@ def test_transfer_verdict_needs_source_nets_that_beat_f_zero():
     kw = dict(expected="", classification=True, ks=ks, zero_risk=0.1)
     ok = transfer_claims(rs, table, test_risks=pd.Series([0.03, 0.05]), **kw)[0]
     assert [c.verdict for c in ok] == ["PASS", "REPORTED"] and "carries the verdict" in ok[0].name
+    assert "the paper's MLP readout" in ok[0].name and "ridge on standardised features" in ok[1].name
     worse = transfer_claims(rs, _transfer_table(rs, lambda g: 0.5 - 0.1 * (1 - g)),
                             test_risks=pd.Series([0.03]), **kw)[0][0]
     assert worse.verdict == "FAIL"
