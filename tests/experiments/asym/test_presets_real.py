@@ -123,3 +123,22 @@ def test_uci_preset_errors(tmp_path, capsys):
     assert main(["run", "asym-uci", "--quick", "--out", str(tmp_path), "--no-progress",
                  "--set", f"data_file={missing}", "--set", "dataset=wine"]) == 2
     assert "dataset: got 'wine' (allowed: 'concrete'" in " ".join(capsys.readouterr().err.split())
+
+
+def test_initialisation_draws_include_every_runs_own_weights(quick_store):
+    """Draw s of init_draws is the run of seed s: its λ_min(Θ̂_0) equals the one the run's probe recorded at step 0."""
+    from ntklab.data import load_dataset
+    from ntklab.experiments.asym._common import scaling_frame
+    from ntklab.experiments.asym._core_claims import init_draws
+    from ntklab.experiments.asym._real_data import real_configs
+
+    out = quick_store("asym-concrete")
+    opts = resolve_options(get_preset("asym-concrete"), quick=True, overrides=[t.removeprefix("--set=") for t in TINY])
+    data = load_dataset(opts.dataset, **opts.data_options)
+    draws = init_draws(real_configs(opts), data.x_train[: opts.ntk_points], d=data.d, out_dim=data.out_dim, draws=3)
+    frame = scaling_frame(load_runs(out / "runs", real_configs(opts)))
+    at0 = frame[(frame.metric == "lambda_min") & (frame.step == 0)].pivot_table(index="seed", columns="gamma",
+                                                                                  values="value")
+    assert list(draws.columns) == [1.0, 0.5, 0.2, 0.0] and len(draws) == 3
+    for s in at0.index:  # the probes compute in float32 (measured: 1.6e-5 relative at m = 500)
+        np.testing.assert_allclose(draws.loc[s, at0.columns].to_numpy(float), at0.loc[s].to_numpy(float), rtol=1e-4)
