@@ -169,7 +169,7 @@ def test_sweep_claims_per_seed_and_width_count():
 
 def test_demo_whose_runs_all_diverge_is_inconclusive_and_names_them(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["run", "asym-simulated", "--quick", "--set", "lr=1e9", "--set", "spread_widths=[50, 100, 200]",
+    assert main(["run", "asym-simulated", "--quick", "--set", "lr=1e9", "--set", "seeds=2", "--set", "spread_widths=[50, 100, 200]",
                  "--set", "spread_seeds=1", "--check", "--out", str(out), "--no-progress"]) == 1
     text = capsys.readouterr().out
     assert "diverged: runs/a0.5-g1-s0" in text and "0 FAIL" in text
