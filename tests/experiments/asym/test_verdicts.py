@@ -261,3 +261,23 @@ def test_lambda_min_order_is_decided_on_the_initialisation_draws():
     missing = _draws({1.0: base, 0.5: base * 0.5})
     c = _by_name(core_claims(rs, lam_k=0.009, paper=PAPER, lam_draws=missing)[0])[LAMBDA_CLAIMS[0]]
     assert c.verdict == "INCONCLUSIVE" and "miss a configuration" in c.measured
+
+
+def test_constant_risk_is_the_mean_variance_of_the_targets():
+    import torch
+
+    from ntklab.experiments.asym._core_claims import constant_risk
+
+    onehot = torch.eye(10).repeat(30, 1)  # balanced one-hot: Var = (1 - 1/K) / K per output
+    assert constant_risk(onehot) == pytest.approx(0.09)
+    y = torch.tensor([[1.0], [-1.0], [3.0], [-3.0]])
+    assert constant_risk(y) == pytest.approx(5.0)
+
+
+def test_train_risk_order_needs_gamma_1_to_have_fitted_the_data():
+    name = "final train risk ordered by γ (γ=1 lowest, γ=0 highest)"
+    ok = _by_name(core_claims(_store(OPTS, _good), lam_k=0.011, paper=PAPER, const_risk=1.0)[0])[name]
+    assert ok.verdict == "PASS"  # γ=1 ends at 0.1 + 0.005 s < 0.5
+    # MNIST-1D default: γ=1 at 0.107 against the constant predictor's 0.09, every net still shrinking f_0
+    void = _by_name(core_claims(_store(OPTS, _good), lam_k=0.011, paper=PAPER, const_risk=0.09)[0])[name]
+    assert void.verdict == "INCONCLUSIVE" and "γ=1 has not fitted the data" in void.measured

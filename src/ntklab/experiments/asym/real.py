@@ -42,7 +42,7 @@ from ...data import load_dataset
 from ...kernels import shallow_mean_ntk, spectrum
 from .._registry import ExperimentResult, Preset
 from ._common import PaperNumbers, config_label, core_figures
-from ._core_claims import core_claims, init_draws
+from ._core_claims import constant_risk, core_claims, init_draws
 from ._lazy import lazy_claims, lazy_curves, read_lazy
 from ._paper_values import CONCRETE_FIGURE, paper_value_claims
 from ._prune_transfer import pruning_claims, pruning_figures, transfer_claims, transfer_figures, usable_rows
@@ -137,7 +137,8 @@ def analyse_real(o: AsymRealOptions, out: Path, *, paper: PaperNumbers, prefix: 
     data = load_dataset(o.dataset, **o.data_options)
     lam_k = float(spectrum(shallow_mean_ntk(data.x_train[: o.ntk_points]))[0])
     draws = init_draws(rs.configs, data.x_train[: o.ntk_points], d=data.d, out_dim=data.out_dim)
-    claims, tables = core_claims(rs, lam_k=lam_k, paper=paper, full_claims=o.full_claims, lam_draws=draws)
+    claims, tables = core_claims(rs, lam_k=lam_k, paper=paper, full_claims=o.full_claims, lam_draws=draws,
+                                 const_risk=constant_risk(data.y_train))
     classification = data.task == "classification"
     pruning = _read_table(out / "pruning.parquet")
     zero_risk = float((data.y_test.double() ** 2).mean())  # the test risk of f = 0

@@ -49,7 +49,7 @@ from ...report import Claim, band_plot, enough, has_metric, ordered, save_figure
 from ...runs import load_runs, train_many
 from .._registry import ExperimentResult, Preset
 from ._common import PAPER_CONFIGS, AsymOptions, Gamma, PaperNumbers, config_label, core_figures
-from ._core_claims import core_claims, init_draws
+from ._core_claims import constant_risk, core_claims, init_draws
 from ._lazy import lazy_claims, lazy_curves, lazy_sweep_widths, read_lazy, write_lazy_table
 from ._random_limit import read_spread, spread_claims, write_spread_table
 from ._verdicts import RunSet, grid_of, last_values, seed_claim
@@ -159,7 +159,7 @@ def analyse(o: AsymSimulatedOptions, out: Path) -> ExperimentResult:
     lam_k = float(spectrum(shallow_mean_ntk(data.x_train))[0])
     draws = init_draws(rs.configs, data.x_train, d=data.d, out_dim=data.out_dim) if o.depth == 1 else None
     claims, tables = core_claims(rs, lam_k=lam_k if o.depth == 1 else None, paper=PAPER_E1,
-                                 full_claims=o.full_claims, lam_draws=draws)
+                                 full_claims=o.full_claims, lam_draws=draws, const_risk=constant_risk(data.y_train))
 
     # 4. width sweep
     sweep = RunSet.load(out / "width_sweep", sweep_configs(o))
