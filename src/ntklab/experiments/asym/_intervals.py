@@ -39,7 +39,7 @@ import pandas as pd
 
 from ...report import Claim, Precondition, claim, enough
 
-__all__ = ["LEVEL", "Gap", "paired_gaps", "interval_verdict", "interval_claim", "gaps_text"]
+__all__ = ["LEVEL", "Gap", "mean_interval", "paired_gaps", "interval_verdict", "interval_claim", "gaps_text"]
 
 LEVEL = 0.90
 
@@ -60,23 +60,30 @@ class Gap:
         return self.low > 0 or self.high < 0
 
 
-def paired_gaps(table: pd.DataFrame, *, increasing: bool = True, level: float = LEVEL) -> list[Gap]:
-    """The adjacent paired gaps of ``table`` (rows = units, columns = configurations in the claim's order),
-    each ``table[c_{i+1}] - table[c_i]`` (negated unless ``increasing``) with its Student-t interval (NaN bounds
-    with fewer than two units)."""
+def mean_interval(d, level: float = LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of the values ``d`` and its two-sided Student-t interval (NaN bounds with fewer
+    than two values)."""
     from scipy import stats
 
-    out = []
+    d = pd.Series(d, dtype=float).to_numpy()
+    n = int(d.size)
+    mean = float(d.mean()) if n else math.nan
+    if n < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(d.std(ddof=1)) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def paired_gaps(table: pd.DataFrame, *, increasing: bool = True, level: float = LEVEL,
+                pairs: list[tuple] | None = None) -> list[Gap]:
+    """The paired gaps of ``table`` (rows = units, columns = configurations in the claim's order): for each pair
+    (a, b) (default: adjacent columns) ``table[b] - table[a]`` (negated unless ``increasing``) with its Student-t
+    interval (NaN bounds with fewer than two units)."""
     cols = list(table.columns)
-    for a, b in zip(cols, cols[1:]):
+    out = []
+    for a, b in (pairs if pairs is not None else list(zip(cols, cols[1:]))):
         d = (table[b] - table[a]).to_numpy(float) * (1.0 if increasing else -1.0)
-        n = int(d.size)
-        mean = float(d.mean()) if n else math.nan
-        if n < 2:
-            out.append(Gap(a, b, mean, math.nan, math.nan, n))
-            continue
-        half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * float(d.std(ddof=1)) / math.sqrt(n)
-        out.append(Gap(a, b, mean, mean - half, mean + half, n))
+        out.append(Gap(a, b, *mean_interval(d, level), int(d.size)))
     return out
 
 
@@ -94,15 +101,17 @@ def gaps_text(gaps: list[Gap], name: str = "γ", fmt: str = ".3g") -> str:
 
 
 def interval_claim(name: str, requires: list[Precondition], table, measured, expected: str = "", *,
-                   increasing: bool = True, unit: str = "seeds", min_units: int = 2) -> Claim:
+                   increasing: bool = True, unit: str = "seeds", min_units: int = 2,
+                   pairs: list[tuple] | None = None) -> Claim:
     """An ordering claim decided by :func:`interval_verdict` on the paired gaps of ``table()`` (a callable, evaluated
     only when every precondition holds; rows = units, columns in the claim's order); ``measured`` (str or
-    callable) is followed by the gaps (in the claimed direction) and their intervals.  Unresolved gaps make it INCONCLUSIVE, naming them."""
+    callable) is followed by the gaps (in the claimed direction) and their intervals; ``pairs``: the pairs
+    compared (default: adjacent columns).  Unresolved gaps make it INCONCLUSIVE, naming them."""
     failed = [p for p in requires if not p.ok]
     if failed:
         return claim(name, None, "", expected, requires=failed[:1])
     t = table()
-    gaps = paired_gaps(t, increasing=increasing)
+    gaps = paired_gaps(t, increasing=increasing, pairs=pairs)
     head = measured() if callable(measured) else str(measured)
     text = f"{head}; paired gaps, mean [{100 * LEVEL:g}% interval]: {gaps_text(gaps)}"
     support = f"{len(t)} {unit}, {100 * LEVEL:g}% t-interval"
