@@ -18,13 +18,12 @@ Claims:
   fixed-step MLP barely moves on them, which makes the MLP's gap partly a feature-scale effect; once the scale
   is removed the gap shrinks (concrete) or vanishes (digits --quick: accuracy gamma = 1 0.486, gamma = 0 0.428).
   That is a question the paper does not pose, so it is numbers, not a verdict on the paper's claim.
-  The verdict declares that its readouts generalise on the transfer split: for every run, the verdict readout's
-  transfer-test risk is at most ``OVERFIT_RATIO`` = 2 times its transfer-train risk, else INCONCLUSIVE.  A readout
-  past that has fitted the transfer-train rows far better than new rows, and its test risk then ranks how much it
-  overfits, not what the features carry.  Measured per run (MLP, k = 10, mean over its initialisations): diabetes
-  default (an 88-row transfer-train split, the MLP's ~5,000 weights, 2000 SGD steps) 3.0-6.4 for gamma < 1 (train
-  0.14-0.17, test 0.70-0.76) and 1.2-1.5 for gamma = 1, whose features, 1/45 the size, it barely fits; diabetes
-  --quick 1.9-3.0; concrete --quick (206 rows) 0.89-1.19 and digits --quick 1.00-1.06 for every gamma.
+  The MLP readout overfits small transfer splits, the paper's own included: at k = 10 on concrete its
+  figure shows gamma < 1 readouts at train risk 0.05-0.12 against test 0.2-0.45, and ours at --full reach 0.04
+  against 0.32; the claim is on the test risk, overfitting included, so no precondition filters it.  On diabetes
+  (an 88-row transfer-train split) the gamma < 1 readouts end at train 0.14-0.17 and test 0.70-0.76 against gamma
+  = 1's 0.52 / 0.71, so there the claim does not hold (FAIL), while the ridge readout orders them (0.53-0.57
+  against 0.63, default).
 
 Each holds iff it holds in every seed ("k/n seeds"); "measured" gives means over seeds.  Preconditions: the
 runs compared are all there and finished (not diverged), the table was written and holds a finite value for
@@ -37,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...report import Claim, Precondition, band_plot, enough, precondition, reported, save_figure
+from ...report import Claim, band_plot, enough, precondition, reported, save_figure
 from ._common import config_label, fmt_by_gamma
 from ._verdicts import RunSet, gate, grid_of, seed_claim
 
@@ -52,7 +51,6 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
 _TABLE_COLUMNS = ["run", "alpha", "gamma", "seed", "order", "n_pruned", "fraction", "readout", "k", "repeat",
                   "metric", "value"]
 VERDICT_READOUTS = ("mlp", "ridge_std", "ridge")  # the first present carries the transfer verdict (the paper's)
-OVERFIT_RATIO = 2.0  # the verdict readout's transfer-test risk / transfer-train risk, at most (module docstring)
 
 
 def usable_rows(table: pd.DataFrame | None, rs: RunSet) -> pd.DataFrame:
@@ -159,7 +157,6 @@ def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, cl
                                          f"a source net does no better than f = 0 on its test set (test risk "
                                          f"{worst:.3g} ≥ {zero_risk if zero_risk is not None else 0:.3g}): its "
                                          "features are not ones it learned to predict with"))
-            requires.append(_generalises(pick("test_risk"), pick("train_risk"), readout))
             beats = (lambda r: bool((r[others] > r[1.0]).all())) if classification else \
                 (lambda r: bool((r[others] < r[1.0]).all()))
             what = _readout_title(readout, repeats)
@@ -176,19 +173,6 @@ def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, cl
                                      f"transfer-train risk {fmt_by_gamma(train.mean())}",
             expected, requires=gate(*requires, train.check)))
     return claims, pd.DataFrame(rows, columns=["readout", "k", "gamma", metric])
-
-
-def _generalises(test: pd.DataFrame, train: pd.DataFrame, readout: str) -> Precondition:
-    """Every run's readout transfer-test risk is at most ``OVERFIT_RATIO`` times its transfer-train risk."""
-    both = test.set_index("run").value.to_frame("test").join(train.set_index("run").value.rename("train"), how="inner")
-    both = both.join(test.set_index("run")[["gamma"]])
-    ratio = both.test / both.train
-    worst = both.loc[ratio.idxmax()] if len(ratio) else None
-    text = "" if worst is None else (
-        f"the {readout} readout overfits the transfer-train split (γ={worst.gamma:g}: train risk {worst.train:.3g}, "
-        f"test {worst.test:.3g}, {ratio.max():.1f}x > {OVERFIT_RATIO:g}x): its test risk ranks its overfitting, not "
-        "the features")
-    return precondition(len(ratio) == 0 or bool((ratio <= OVERFIT_RATIO).all()), text)
 
 
 def _readout_title(readout: str, repeats: int) -> str:
