@@ -20,8 +20,12 @@ r"""The core claims of every asymmetrical-scaling preset (Caron et al. E1-E4).
    off), so the 10 % claim declares a precondition: the spread (standard deviation over the gamma = 1
    initialisation draws at the run's width, relative to lambda_min(K)) is at most a third of the tolerance,
    i.e. the claim tests the limit, not the sampling noise;
-3. feature learning: the kernel drift sqrt||Theta_T - Theta_0||_2 at the end increases as gamma decreases (per
-   seed); the max-node displacement max_j ||w_j(T) - w_j(0)|| (the paper's wdiff) exceeds gamma = 1's for every
+3. feature learning: the kernel drift sqrt||Theta_T - Theta_0||_2 at the end increases as gamma decreases, decided
+   with a stated interval over the seeds (:mod:`._intervals`): measured on 50 probe points and one output, it is
+   set in the first 100 steps by whether the top nodes' activation patterns on those points flip, so one seed can
+   sit an order below the others (digits default, seed 2: sqrt drift 0.32 for gamma = 0 and 0.34 for gamma = 0.2
+   against 2.6-3.6 and 2.0-2.5 in seeds 0-1; the paper's MNIST values 0.86 and 0.95 are close too); the max-node
+   displacement max_j ||w_j(T) - w_j(0)|| (the paper's wdiff) exceeds gamma = 1's for every
    gamma < 1 in every seed ("feature learning iff gamma < 1": O(1) against O(m^{-1/2})), and increases as gamma
    decreases, decided with a stated interval over the seeds (:mod:`._intervals`).  The full order is the paper's
    figure of the mean over 5 runs, not a per-run fact: the displacement is one node's path length, whose spread
@@ -194,9 +198,9 @@ def _feature_learning(rs: RunSet, trained: pd.DataFrame, paper: PaperNumbers) ->
     sqrt_drift = drift.mean().pow(0.5)  # sqrt of the mean over seeds, as the paper plots it
     others = [g for g in rs.gammas if g < 1.0]
     claims = [
-        seed_claim("final kernel drift increases as γ decreases", [need, two, *pre_drift],
-                   lambda: [ordered(r.values, increasing=True) for r in drift.rows()],
-                   lambda: "sqrt‖ΔΘ̂‖₂: " + fmt_by_gamma(sqrt_drift), paper.drift),
+        interval_claim("final kernel drift increases as γ decreases (mean over seeds)", gate(need, two, *pre_drift),
+                       lambda: drift.table, lambda: "sqrt‖ΔΘ̂‖₂: " + fmt_by_gamma(sqrt_drift), paper.drift,
+                       increasing=True),
         seed_claim("final max-node displacement of every γ<1 exceeds γ=1's (feature learning iff γ<1)",
                    [need, precondition(1.0 in rs.gammas, "needs the configuration γ=1"),
                     enough(len(others), 1, "configurations with γ < 1"), *pre_disp],

@@ -15,9 +15,9 @@ stated interval is named):
      gamma > 0 ends below 1e-3;
   2. lambda_min(Theta_0) is ordered by gamma in expectation (a 90 % t-interval of each paired gap over 32
      initialisations, the runs' among them), and for gamma = 1 is within 10 % of lambda_min(K) of the mean kernel;
-  3. kernel drift at the end increases as gamma decreases; the max-node displacement of every gamma < 1 exceeds
-     gamma = 1's, and increases as gamma decreases (a 90 % t-interval over the seeds: the paper's figure is of the
-     mean over runs; :mod:`._core_claims`);
+  3. kernel drift at the end increases as gamma decreases (a 90 % t-interval over the seeds); the max-node
+     displacement of every gamma < 1 exceeds gamma = 1's (per seed), and increases as gamma decreases (a 90 %
+     t-interval over the seeds: the paper's figures are of the mean over runs; :mod:`._core_claims`);
   4. width sweep (>= 3 widths): relative drift of gamma = 1 falls with m, with a log-log slope in [-0.8, -0.3]
      (about m^{-1/2}); for gamma <= 0.5 the top node's displacement has a slope > -0.1 (does not shrink);
   5. the lazy baseline (:mod:`._lazy`): gamma = 1 follows its own linearised prediction on the test points (its
