@@ -13,23 +13,34 @@ test points (Frobenius norms over points and outputs)
 
 the share of the learned change that the lazy model does not explain.
 
-Claims, per seed (Lee et al. 2019: in the NTK parameterisation ||f_t - f^lin_t|| = O(m^{-1/2}) at fixed t; Caron
-et al.: gamma < 1 keeps O(1) feature learning):
+Claims (Lee et al. 2019: in the NTK parameterisation ||f_t - f^lin_t|| = O(m^{-1/2}) at fixed t; Caron et al.:
+gamma < 1 keeps O(1) feature learning), each a statement about how the gap scales, decided over the seeds with a
+stated interval (:mod:`._intervals`, 90 % Student-t), since one seed's gap at one width scatters by 15-20 % (concrete
+--quick, 5 seeds: gamma = 1 at m = 500 from 0.045 to 0.071), so a per-seed rule fails on that scatter alone:
 
 1. gamma = 1 follows its linearised prediction within the gap its width sweep predicts: the gap shrinks with m
    (least-squares log-log slope over the sweep's widths and m below -0.1, the E1 sweep claims' "does not shrink"
-   boundary; measured -0.2 to -0.6 per seed) and gap_1(m) <= 1.25 ghat(m), ghat(m) = gap_1(m_b) (m / m_b)^s, the
-   extrapolation from the two largest sweep widths m_a < m_b along their own log-log slope s.  The sweep's own
-   slope, not the asymptotic -1/2: at these widths and step counts the decay is pre-asymptotic (measured -0.2 to
-   -0.6 per seed between m/4 and m on digits and concrete), so -1/2 would test the rate, not the following.
-   A gap that does not shrink with m fails;
-2. every gamma < 1 departs from its linearised prediction by more than gamma = 1 at the same width and seed:
-   gap_gamma(m) > gap_1(m).  Decidable only once the gamma = 1 reference is lazy at m: a declared precondition,
-   gap_1(m) <= ``LAZY_LEVEL`` = 0.1 in every seed (the linearised model explains at least 90 % of gamma = 1's
+   boundary; measured -0.2 to -0.6 per seed) and gap_1(m) <= 1.25 ghat_s(m), the extrapolation of seed s's own
+   sweep gaps along the sweep's slope: ghat_s(m) = exp(mean_w [log gap_s(w) - b log w]) m^b over the sweep widths
+   w < m, b the least-squares log-log slope of the sweep pooled over the seeds (one intercept per seed).  The
+   sweep's own slope, not the asymptotic -1/2: at these widths and step counts the decay is pre-asymptotic
+   (measured -0.2 to -0.6 per seed between m/4 and m on digits and concrete), so -1/2 would test the rate, not
+   the following.  The slope is pooled because a slope from one seed's two widths is noise-dominated (MNIST-1D
+   --quick, seed 0: -0.64 against seed 1's -0.21 over the same widths; its extrapolation then put 0.112 where
+   0.152 was measured), while each seed keeps its own level.  Decided on the log ratios log(gap_1(m) / ghat_s(m))
+   over the seeds: PASS iff every seed's gap shrinks and the interval of their mean lies below log 1.25, FAIL iff
+   some seed's gap does not shrink or the interval lies above log 1.25, else INCONCLUSIVE (concrete --quick
+   seed 4: 0.103, 0.054, 0.071 at m/4, m/2, m, ratio 1.75; the five seeds' geometric mean 1.05, interval 0.78 to
+   1.42: unresolved);
+2. every gamma < 1 departs from its linearised prediction by more than gamma = 1 at the same width: the paired
+   difference gap_gamma(m) - gap_1(m) over the seeds (seed s of every gamma shares its weights) has its interval
+   above 0 for every gamma < 1 (PASS), below 0 for some (FAIL), else INCONCLUSIVE (concrete --quick seed 4:
+   gamma = 0.5 0.065 against gamma = 1 0.071, the mean difference 0.043 with interval [0.010, 0.076]).
+   Decidable only once the gamma = 1 reference is lazy at m: a declared precondition, gap_1(m) <= ``LAZY_LEVEL`` = 0.1 in every seed (the linearised model explains at least 90 % of gamma = 1's
    learned change), else INCONCLUSIVE: gamma = 0.5's O(1) part (measured 0.07-0.15 at m = 500) is then not
    separated from gamma = 1's finite-width remainder.
 
-The factor 1.25 admits the seed-to-seed scatter of an extrapolation from two widths.
+The factor 1.25 bounds how far the mean over seeds may sit above the sweep's own extrapolation.
 Preconditions: full-batch GD on the MSE (else the linearised prediction is not the one computed), gamma = 1 among
 the configurations and two sweep widths below m, the runs finished, a finite positive gap for each, and a stable
 linearised prediction (eta a_max < 2 on the kernel at initialisation).
@@ -50,12 +61,13 @@ from ...config import config_from_dict
 from ...dynamics import DTYPES, FunctionSpaceModes, StabilityWarning, shallow_linearized_gd
 from ...kernels import empirical_ntk
 from ...nets import ScaledShallowNet, build_network
-from ...report import Claim, Precondition, enough, has_metric, precondition, reported
+from ...report import Claim, Precondition, claim, enough, has_metric, precondition, reported, seed_support
 from ._common import fmt_by_gamma
-from ._verdicts import RunSet, gate, grid_of, seed_claim
+from ._intervals import LEVEL, interval_claim, mean_interval
+from ._verdicts import RunSet, gate, grid_of
 
-__all__ = ["MAX_KERNEL_ENTRIES", "GAP_TOLERANCE", "LAZY_LEVEL", "sweep_prediction", "lazy_sweep_widths", "lazy_configs_reason", "lazy_rows", "write_lazy_table",
-           "lazy_claims", "read_lazy"]
+__all__ = ["MAX_KERNEL_ENTRIES", "GAP_TOLERANCE", "LAZY_LEVEL", "sweep_prediction", "pooled_slope", "lazy_sweep_widths",
+           "lazy_configs_reason", "lazy_rows", "write_lazy_table", "lazy_claims", "read_lazy"]
 
 MAX_KERNEL_ENTRIES = 1000  # above: the (nK)^3 eigendecomposition dominates (MNIST-1D --quick, nK = 4000: 10 min)
 GAP_TOLERANCE = 1.25
@@ -154,12 +166,25 @@ def _final(table: pd.DataFrame, rs: RunSet, metric: str) -> pd.DataFrame:
     return sub[sub.step == sub.groupby("run").step.transform("max")].drop_duplicates("run")
 
 
-def sweep_prediction(gaps: pd.Series, width: int) -> float:
-    """ghat(m): the gap at ``width`` extrapolated from the two largest widths of ``gaps`` (width -> gap) along
-    their own log-log slope (claim 1 of the module docstring)."""
-    (m_a, g_a), (m_b, g_b) = sorted(gaps.items())[-2:]
-    slope = math.log(g_b / g_a) / math.log(m_b / m_a)
-    return g_b * (width / m_b) ** slope
+def pooled_slope(rows: list[pd.Series]) -> float:
+    """The least-squares slope of log gap on log width over every (seed, width) of ``rows`` (one Series width ->
+    gap per seed), with one intercept per seed (each seed's logs centred on its own means)."""
+    xs, ys = [], []
+    for r in rows:
+        lx, ly = np.log(r.index.to_numpy(float)), np.log(r.to_numpy(float))
+        xs.append(lx - lx.mean())
+        ys.append(ly - ly.mean())
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return float((x * y).sum() / (x * x).sum())
+
+
+def sweep_prediction(gaps: pd.Series, width: int, slope: float | None = None) -> float:
+    """ghat(m): the gap at ``width`` extrapolated from ``gaps`` (width -> gap, one seed) along ``slope`` (None: the
+    least-squares log-log slope of ``gaps`` itself), through the geometric mean of its levels (claim 1 of the
+    module docstring)."""
+    b = pooled_slope([gaps]) if slope is None else slope
+    lw, lg = np.log(gaps.index.to_numpy(float)), np.log(gaps.to_numpy(float))
+    return float(np.exp((lg - b * lw).mean() + b * math.log(width)))
 
 
 def _shrinks(gaps: pd.Series) -> bool:
@@ -190,10 +215,31 @@ def lazy_claims(main: RunSet, sweep: RunSet, table: pd.DataFrame | None, *, widt
               g_main.check, g_all.check]
 
     def predicted() -> list[float]:
-        return [sweep_prediction(r[widths], width) for r in g_all.rows()]
+        slope = pooled_slope([r[widths] for r in g_all.rows()])
+        return [sweep_prediction(r[widths], width, slope) for r in g_all.rows()]
 
-    def follows() -> list[bool]:
-        return [_shrinks(r) and r[width] <= GAP_TOLERANCE * p for r, p in zip(g_all.rows(), predicted())]
+    def follows_claim() -> Claim:
+        name = ("γ=1 follows its linearised prediction on test points (gap shrinks with m in every seed; within the "
+                "width sweep's prediction, 90% interval over seeds)")
+        expected = f"gap ↓ in m and ≤ {GAP_TOLERANCE:g} × sweep extrapolation (lazy regime, Lee et al. 2019)"
+        pre = gate(*common)
+        if not all(p.ok for p in pre):
+            return claim(name, None, "", expected, requires=pre)
+        rows = g_all.rows()
+        shrink = seed_support([_shrinks(r) for r in rows])
+        ratio = [math.log(r[width] / p) for r, p in zip(rows, predicted())]
+        mean, low, high = mean_interval(ratio)
+        text = (f"{measured([1.0])}; gap / prediction: geometric mean {math.exp(mean):.3g} [{100 * LEVEL:g}% interval "
+                f"{math.exp(low):.3g}, {math.exp(high):.3g}] (per seed {', '.join(f'{math.exp(v):.2f}' for v in ratio)}); "
+                f"gap shrinks in {shrink.text}")
+        support = f"{len(rows)} seeds, {100 * LEVEL:g}% t-interval"
+        limit = math.log(GAP_TOLERANCE)
+        if not shrink.all or low > limit:
+            return claim(name, False, text, expected, requires=[enough(len(rows), 2, "seeds")], support=support)
+        if high < limit:
+            return claim(name, True, text, expected, requires=[enough(len(rows), 2, "seeds")], support=support)
+        return Claim(name, "INCONCLUSIVE", f"{text}; not resolved by {len(rows)} seeds (the interval straddles "
+                     f"{GAP_TOLERANCE:g})", expected, support)
 
     def measured(gammas) -> str:
         return (f"gap at m={width}: {fmt_by_gamma(g_main.mean()[gammas])}; γ=1 on the sweep "
@@ -210,13 +256,12 @@ def lazy_claims(main: RunSet, sweep: RunSet, table: pd.DataFrame | None, *, widt
                             "the net")
 
     claims = [
-        seed_claim("γ=1 follows its linearised prediction on test points (gap shrinks with m, within the width "
-                   "sweep's prediction)", common, follows, lambda: measured([1.0]),
-                   f"gap ↓ in m and ≤ {GAP_TOLERANCE:g} × sweep extrapolation (lazy regime, Lee et al. 2019)"),
-        seed_claim("every γ<1 departs from its linearised prediction by more than γ=1 (same width and seed)",
-                   [*common, enough(len(others), 1, "configurations with γ < 1"), lazy_at_m()],
-                   lambda: [bool((r[others] > r[1.0]).all()) for r in g_main.rows()],
-                   lambda: measured(main.gammas), "feature learning: O(1) gap for γ < 1"),
+        follows_claim(),
+        interval_claim("every γ<1 departs from its linearised prediction by more than γ=1 (same width; paired over "
+                       "seeds, 90% interval)",
+                       gate(*common, enough(len(others), 1, "configurations with γ < 1"), lazy_at_m()),
+                       lambda: g_main.table, lambda: measured(main.gammas), "feature learning: O(1) gap for γ < 1",
+                       pairs=[(1.0, g) for g in others]),
     ]
     risk = _final(table, main, "lazy_test_risk")
     lazy_risk = grid_of(risk, main.seeds, main.gammas, what="linearised test risk")

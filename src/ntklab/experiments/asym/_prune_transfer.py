@@ -9,11 +9,21 @@ Claims:
   for every compared run), else INCONCLUSIVE;
 - transfer: with 10 transferred features (or the smallest k computed) every gamma < 1 configuration reaches
   a lower transfer-test risk (regression) or a higher transfer-test accuracy (classification) than gamma = 1
-  of the same seed.  The verdict is carried by the scale-invariant readout (ridge on standardised features,
-  ``ridge_std``; else ``ridge``): the paper's features carry sqrt(lambda_j), so gamma = 1's are about 45 times
-  smaller than gamma = 0's at m = 2000 and a fixed-step MLP barely moves on them, which makes the MLP's gap
-  partly a feature-scale effect.  The paper's MLP readout (mean over its ``mlp_repeats`` initialisations) is
-  REPORTED beside it, with its transfer-train risk.
+  of the same seed.  The verdict is carried by the paper's readout (papers.md §1(b) 8: the features
+  h_j = sqrt(lambda_j) relu(w_j^T x / sqrt(d)) of the top-lambda nodes, a fresh MLP trained by full-batch SGD,
+  the mean over its ``mlp_repeats`` initialisations), since that is what the paper's claim ("their top-lambda
+  features transfer better with few features", §1(c) E2/E3) is measured with.  The scale-invariant readout
+  (ridge on standardised features, ``ridge_std``) is REPORTED beside it, with the gap it leaves: the paper's
+  features carry sqrt(lambda_j), so gamma = 1's are about 45 times smaller than gamma = 0's at m = 2000 and a
+  fixed-step MLP barely moves on them, which makes the MLP's gap partly a feature-scale effect; once the scale
+  is removed the gap shrinks (concrete) or vanishes (digits --quick: accuracy gamma = 1 0.486, gamma = 0 0.428).
+  That is a question the paper does not pose, so it is numbers, not a verdict on the paper's claim.
+  The MLP readout overfits small transfer splits, the paper's own included: at k = 10 on concrete its
+  figure shows gamma < 1 readouts at train risk 0.05-0.12 against test 0.2-0.45, and ours at --full reach 0.04
+  against 0.32; the claim is on the test risk, overfitting included, so no precondition filters it.  On diabetes
+  (an 88-row transfer-train split) the gamma < 1 readouts end at train 0.14-0.17 and test 0.70-0.76 against gamma
+  = 1's 0.52 / 0.71, so there the claim does not hold (FAIL), while the ridge readout orders them (0.53-0.57
+  against 0.63, default).
 
 Each holds iff it holds in every seed ("k/n seeds"); "measured" gives means over seeds.  Preconditions: the
 runs compared are all there and finished (not diverged), the table was written and holds a finite value for
@@ -40,7 +50,7 @@ def _labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 _TABLE_COLUMNS = ["run", "alpha", "gamma", "seed", "order", "n_pruned", "fraction", "readout", "k", "repeat",
                   "metric", "value"]
-VERDICT_READOUTS = ("ridge_std", "ridge", "mlp")  # the first present carries the transfer verdict
+VERDICT_READOUTS = ("mlp", "ridge_std", "ridge")  # the first present carries the transfer verdict (the paper's)
 
 
 def usable_rows(table: pd.DataFrame | None, rs: RunSet) -> pd.DataFrame:
@@ -149,20 +159,26 @@ def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, cl
                                          "features are not ones it learned to predict with"))
             beats = (lambda r: bool((r[others] > r[1.0]).all())) if classification else \
                 (lambda r: bool((r[others] < r[1.0]).all()))
-            what = "ridge on standardised features, scale-invariant" if readout == "ridge_std" else readout
+            what = _readout_title(readout, repeats)
             claims.append(seed_claim(f"transfer ({what}; carries the verdict), {kk} features: every γ<1 has {better} "
                                      "than γ=1", requires, lambda v=v, beats=beats: [beats(r) for r in v.rows()],
                                      lambda v=v: f"transfer-test {word}: {fmt_by_gamma(v.mean())}", expected))
             continue
         train = grid_of(pick("train_risk"), rs.seeds, rs.gammas, what=f"transfer-train risk ({readout}, k={kk})")
-        note = f"mean of {repeats} initialisations; " if readout == "mlp" and repeats > 1 else ""
-        title = "the paper's MLP readout" if readout == "mlp" else readout
+        why = "scale-invariant; reported, not the paper's claim: does the gap survive without the features' " \
+            "sqrt(λ) scale?" if readout == "ridge_std" else "reported, not the verdict"
         claims.append(reported(
-            f"transfer ({title}; reported, not a verdict: its γ gap is partly the features' scale), {kk} features",
-            lambda v=v, train=train, note=note: f"{note}transfer-test {word}: {fmt_by_gamma(v.mean())}; "
-                                                 f"transfer-train risk {fmt_by_gamma(train.mean())}",
+            f"transfer ({_readout_title(readout, repeats)}; {why}), {kk} features",
+            lambda v=v, train=train: f"transfer-test {word}: {fmt_by_gamma(v.mean())}; "
+                                     f"transfer-train risk {fmt_by_gamma(train.mean())}",
             expected, requires=gate(*requires, train.check)))
     return claims, pd.DataFrame(rows, columns=["readout", "k", "gamma", metric])
+
+
+def _readout_title(readout: str, repeats: int) -> str:
+    if readout == "mlp":
+        return "the paper's MLP readout" + (f", mean of {repeats} initialisations" if repeats > 1 else "")
+    return "ridge on standardised features" if readout == "ridge_std" else readout
 
 
 def pruning_figures(pr: pd.DataFrame, out: Path, order: list[str], *, prefix: str) -> list[Path]:
