@@ -8,9 +8,14 @@ steps) for gamma = 1, (0.7, 0.5), (0.5, 0.2), (0.4, 0):
     pruning: gamma = 0 flat (test risk about 0.17) until about 1900 of 2000 nodes are pruned;
     transfer (the paper's MLP readout) test risk at 10 features: gamma = 1 0.6, gamma = 0 0.2.
 
-One claim per quantity: every configuration the paper shows is within ``tolerance`` (30 %) of the paper's value,
-decided per seed ("k/n seeds"; the MLP readout: the mean over its initialisations); pruning: gamma = 0's test risk
-with 95 % of the nodes pruned is within 30 % of its unpruned value.  Preconditions: the runs trained to the
+One claim per quantity: for every configuration the paper shows, the mean over our runs (5 in ``--full``, the
+paper's count) is within ``tolerance`` (30 %) of the paper's value, which is itself a mean of 5 runs; the per-seed
+range and the 90 % t-interval of our mean are shown beside it (the MLP readout: each run's value is the mean over
+its readout initialisations).  Like is compared with like: a per-seed test against a 5-run mean cannot hold where
+single runs spread more than the tolerance (gamma = 0's lambda_min at 1e5 steps on concrete spans 6.8e-5 to 2.9e-4
+over 5 seeds, mean 1.6e-4 against the paper's 2e-4; issue 18's first --full run FAILed it 0/5 seeds that way).
+Pruning: gamma = 0's test risk with 95 % of the nodes pruned is within 30 % of its unpruned value, per seed (a
+property of each run, not a figure value).  Preconditions: the runs trained to the
 paper's step (the value is read at exactly that step), the configuration is one the paper shows, the runs are
 usable and the values recorded.
 """
@@ -21,8 +26,9 @@ import math
 
 import pandas as pd
 
-from ...report import Claim, has_metric, precondition
+from ...report import Claim, claim, has_metric, precondition
 from ._common import PAPER_CONFIGS
+from ._intervals import mean_interval
 from ._verdicts import RunSet, grid_of, last_values, seed_claim
 
 __all__ = ["CONCRETE_FIGURE", "paper_value_claims"]
@@ -46,8 +52,21 @@ def _within(value: float, ref: float, tol: float) -> bool:
     return math.isfinite(value) and abs(value / ref - 1) <= tol
 
 
-def _fmt(values: pd.Series, refs: dict) -> str:
-    return ", ".join(f"γ={g:g}: {v:.3g} (paper {refs[g]:g})" for g, v in values.items() if g in refs)
+def _mean_claim(name: str, requires: list, grid, refs: dict, tol: float, expected: str) -> Claim:
+    """PASS iff the mean over seeds of every configuration in ``refs`` is within ``tol`` of its paper value; the
+    measured text gives each mean with the paper's value, its 90 % t-interval and the per-seed range."""
+    def measured() -> str:
+        parts = []
+        for g in refs:
+            col = grid.table[g].astype(float)
+            mean, lo, hi = mean_interval(col.to_numpy())
+            parts.append(f"γ={g:g}: {mean:.3g} (paper {refs[g]:g}; {100 * (mean / refs[g] - 1):+.0f}%, 90% CI "
+                         f"[{lo:.3g}, {hi:.3g}], seeds {col.min():.3g}-{col.max():.3g})")
+        return "; ".join(parts)
+
+    n = len(grid.table)
+    return claim(name, lambda: all(_within(float(grid.table[g].mean()), refs[g], tol) for g in refs), measured,
+                 expected, requires=requires, support=f"mean of {n} seeds")
 
 
 def _quantity_claim(rs: RunSet, frame: pd.DataFrame, key: str, refs: dict, step: int, reached, tol: float) -> Claim:
@@ -59,9 +78,8 @@ def _quantity_claim(rs: RunSet, frame: pd.DataFrame, key: str, refs: dict, step:
     grid = grid_of(values, rs.seeds, gammas, what=f"{_NAMES[key]} at step {step}")
     requires = [reached, precondition(bool(gammas), "no configuration of the paper"), rs.usable(),
                 has_metric(frame, metric), grid.check]
-    return seed_claim(f"{_NAMES[key]} at {step:,} steps within ±{100 * tol:g}% of the paper", requires,
-                      lambda: [all(_within(r[g], refs[g], tol) for g in gammas) for r in grid.rows()],
-                      lambda: _fmt(grid.mean(), refs), "paper concrete (figure, mean of 5 runs)")
+    return _mean_claim(f"{_NAMES[key]} at {step:,} steps: our mean within ±{100 * tol:g}% of the paper's",
+                       requires, grid, {g: refs[g] for g in gammas}, tol, "paper concrete (figure, mean of 5 runs)")
 
 
 def paper_value_claims(rs: RunSet, *, pruning: pd.DataFrame | None, transfer: pd.DataFrame | None,
@@ -103,10 +121,9 @@ def paper_value_claims(rs: RunSet, *, pruning: pd.DataFrame | None, transfer: pd
     refs = {g: v for g, v in figure["transfer_mlp_10"].items() if g in known}
     mlp = _repeat_means(tr[(tr.readout == "mlp") & (tr.metric == "test_risk") & (tr.k == 10)])
     grid = grid_of(mlp, rs.seeds, sorted(refs, reverse=True), what="MLP transfer-test risk at 10 features")
-    claims.append(seed_claim(
-        f"transfer (the paper's MLP readout), 10 features: test risk within ±{100 * tol:g}% of the paper",
+    claims.append(_mean_claim(
+        f"transfer (the paper's MLP readout), 10 features: our mean test risk within ±{100 * tol:g}% of the paper's",
         [reached, precondition(bool(refs), "needs the paper's γ=1 and γ=0"), rs.usable(),
          precondition(transfer is not None, "no transfer table"), grid.check],
-        lambda: [all(_within(r[g], refs[g], tol) for g in refs) for r in grid.rows()],
-        lambda: _fmt(grid.mean(), refs), "paper concrete (figure, mean of 5 runs)"))
+        grid, {g: refs[g] for g in sorted(refs, reverse=True)}, tol, "paper concrete (figure, mean of 5 runs)"))
     return claims

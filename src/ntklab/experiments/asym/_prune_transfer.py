@@ -38,6 +38,7 @@ import pandas as pd
 
 from ...report import Claim, band_plot, enough, precondition, reported, save_figure
 from ._common import config_label, fmt_by_gamma
+from ._intervals import interval_claim
 from ._verdicts import RunSet, gate, grid_of, seed_claim
 
 __all__ = ["pruning_claims", "transfer_claims", "pruning_figures", "transfer_figures", "relative_rise",
@@ -160,9 +161,9 @@ def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, cl
             beats = (lambda r: bool((r[others] > r[1.0]).all())) if classification else \
                 (lambda r: bool((r[others] < r[1.0]).all()))
             what = _readout_title(readout, repeats)
-            claims.append(seed_claim(f"transfer ({what}; carries the verdict), {kk} features: every γ<1 has {better} "
-                                     "than γ=1", requires, lambda v=v, beats=beats: [beats(r) for r in v.rows()],
-                                     lambda v=v: f"transfer-test {word}: {fmt_by_gamma(v.mean())}", expected))
+            claims.append(_transfer_verdict(f"transfer ({what}; carries the verdict), {kk} features: every γ<1 has "
+                                            f"{better} than γ=1", requires, v, beats, others, classification,
+                                            f"transfer-test {word}", expected))
             continue
         train = grid_of(pick("train_risk"), rs.seeds, rs.gammas, what=f"transfer-train risk ({readout}, k={kk})")
         why = "scale-invariant; reported, not the paper's claim: does the gap survive without the features' " \
@@ -173,6 +174,20 @@ def transfer_claims(rs: RunSet, table: pd.DataFrame | None, *, expected: str, cl
                                      f"transfer-train risk {fmt_by_gamma(train.mean())}",
             expected, requires=gate(*requires, train.check)))
     return claims, pd.DataFrame(rows, columns=["readout", "k", "gamma", metric])
+
+
+def _transfer_verdict(name: str, requires: list, v, beats, others: list, classification: bool, what: str,
+                      expected: str) -> Claim:
+    """PASS when every seed has each γ<1 ahead of γ=1; otherwise decided like the presets' other orderings, on the
+    paired gaps γ=1 → γ over seeds with a 90 % t-interval: FAIL when the seeds agree on a reversal, INCONCLUSIVE
+    when a gap is not resolved (one seed's readout on a small transfer split can reverse a real gap)."""
+    first = seed_claim(name, requires, lambda: [beats(r) for r in v.rows()],
+                       lambda: f"{what}: {fmt_by_gamma(v.mean())}", expected)
+    if first.verdict != "FAIL":
+        return first
+    return interval_claim(name, requires, lambda: v.table, lambda: f"{what}: {fmt_by_gamma(v.mean())}; "
+                          f"every γ<1 ahead in {first.support}", expected, increasing=classification,
+                          pairs=[(1.0, g) for g in others])
 
 
 def _readout_title(readout: str, repeats: int) -> str:
