@@ -26,12 +26,12 @@ from .._device import exact_float32
 from .._errors import ConfigError
 from ._resolve import as_dual_activation
 
-__all__ = ["random_network_nngp", "random_network_inputs", "hidden_layers"]
+__all__ = ["random_network_layers", "random_network_nngp"]
 
 
-def random_network_inputs(x, *, depth, width, weight_var, bias_var, dtype) -> torch.Tensor:
+def _random_network_inputs(x, *, depth, width, weight_var, bias_var, dtype) -> torch.Tensor:
     """The checks a random network's arguments pass, and ``x`` as a finite (n, d) tensor of ``dtype`` on its
-    device (shared with :func:`ntklab.kernels.random_network_outputs`)."""
+    device."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ConfigError("depth", f"got {depth!r}", allowed="integers >= 1")
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
@@ -44,7 +44,7 @@ def random_network_inputs(x, *, depth, width, weight_var, bias_var, dtype) -> to
     return x
 
 
-def hidden_layers(x, act, *, depth: int, width: int, weight_var: float, bias_var: float, seed: int, dtype):
+def _hidden_layers(x, act, *, depth: int, width: int, weight_var: float, bias_var: float, seed: int, dtype):
     """Yield the features X^l = sigma(h^l), l = 1..depth, of the random network drawn from ``seed``: N(0, 1)
     weights and biases in one stream, h^l = (sqrt(weight_var) / sqrt(fan_in)) X^{l-1} W^l + sqrt(bias_var) b^l."""
     gen = torch.Generator(device=x.device).manual_seed(seed)
@@ -58,17 +58,23 @@ def hidden_layers(x, act, *, depth: int, width: int, weight_var: float, bias_var
         yield h
 
 
+def random_network_layers(x, activation, *, depth: int, width: int, weight_var: float, bias_var: float, seed: int,
+                          all_depths: bool, dtype):
+    """(l, X^l) for l = depth, or every l = 1..depth with ``all_depths``, of the random network drawn from
+    ``seed`` (arguments checked now; the layers computed as they are iterated).  One weight stream for every use:
+    :func:`random_network_nngp` and :func:`ntklab.kernels.random_network_outputs` see the same network."""
+    x = _random_network_inputs(x, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, dtype=dtype)
+    layers = _hidden_layers(x, as_dual_activation(activation), depth=depth, width=width, weight_var=weight_var,
+                            bias_var=bias_var, seed=seed, dtype=dtype)
+    return ((layer, h) for layer, h in enumerate(layers, start=1) if all_depths or layer == depth)
+
+
 @exact_float32()
 def random_network_nngp(x, *, depth: int, activation="relu", width: int, weight_var: float = 1.0,
                         bias_var: float = 0.0, seed: int, all_depths: bool = False,
                         dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """K-hat of one random network of the given width: (n, n), or (depth, n, n) with ``all_depths``; float64."""
-    x = random_network_inputs(x, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, dtype=dtype)
-    act = as_dual_activation(activation)
-    out = []
-    layers = hidden_layers(x, act, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, seed=seed,
-                           dtype=dtype)
-    for layer, h in enumerate(layers, start=1):
-        if all_depths or layer == depth:
-            out.append(weight_var * (h @ h.T).to(torch.float64) / width + bias_var)
+    out = [weight_var * (h @ h.T).to(torch.float64) / width + bias_var
+           for _, h in random_network_layers(x, activation, depth=depth, width=width, weight_var=weight_var,
+                                             bias_var=bias_var, seed=seed, all_depths=all_depths, dtype=dtype)]
     return torch.stack(out) if all_depths else out[0]

@@ -27,8 +27,7 @@ import math
 import torch
 
 from .._errors import ConfigError
-from ._random_features import hidden_layers, random_network_inputs
-from ._resolve import as_dual_activation
+from ._random_features import random_network_layers
 
 __all__ = ["random_network_outputs"]
 
@@ -41,16 +40,11 @@ def random_network_outputs(x, *, depth: int, activation="relu", width: int, seed
     """f_L(x) of one random network: (n, outputs), or (depth, n, outputs) with ``all_depths``; float64."""
     if isinstance(outputs, bool) or not isinstance(outputs, int) or outputs < 1:
         raise ConfigError("outputs", f"got {outputs!r}", allowed="integers >= 1")
-    x = random_network_inputs(x, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, dtype=dtype)
-    act = as_dual_activation(activation)
     out = []
-    layers = hidden_layers(x, act, depth=depth, width=width, weight_var=weight_var, bias_var=bias_var, seed=seed,
-                           dtype=dtype)
-    for layer, h in enumerate(layers, start=1):
-        if not (all_depths or layer == depth):
-            continue
-        gen = torch.Generator(device=x.device).manual_seed(seed * _READOUT_STREAM + layer)
-        v = torch.randn(width, outputs, generator=gen, dtype=dtype, device=x.device)
-        b = torch.randn(outputs, generator=gen, dtype=dtype, device=x.device)
+    for layer, h in random_network_layers(x, activation, depth=depth, width=width, weight_var=weight_var,
+                                          bias_var=bias_var, seed=seed, all_depths=all_depths, dtype=dtype):
+        gen = torch.Generator(device=h.device).manual_seed(seed * _READOUT_STREAM + layer)
+        v = torch.randn(width, outputs, generator=gen, dtype=dtype, device=h.device)
+        b = torch.randn(outputs, generator=gen, dtype=dtype, device=h.device)
         out.append((math.sqrt(weight_var / width) * (h @ v) + math.sqrt(bias_var) * b).to(torch.float64))
     return torch.stack(out) if all_depths else out[0]
