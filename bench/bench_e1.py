@@ -10,14 +10,18 @@ Paper scale: 4 configurations x 5 seeds x 50,000 full-batch GD steps, m = 2000, 
   sweep, analysis, figures).  The paper-scale time is one-off + 50,000 x step.  The preset trains with its own
   thread setting (``threads`` option, default ``"auto"``: every core the other processes leave free, so all of
   them on the idle machine a bench needs).
-- **Roofline** of a step of R = 20 runs at those threads: the larger of FLOP time (2Rmnd for Z = W X^T, 2Rmn
-  for f, 2Rmnd for the gradient, at the machine's square f32 GEMM rate: the better of torch.mm/MKL and oneDNN)
-  and memory time (W read and written once, 2 R m d 4 bytes, at the measured copy bandwidth).
+- **Roofline** of a step of the preset's path at those threads: the larger of FLOP time (2mnd for Z = W X^T, 2mn
+  for f, 2mnd for the gradient, per run, at the machine's square f32 GEMM rate: the better of torch.mm/MKL and
+  oneDNN) and memory time (W read and written once, 2 m d 4 bytes per run, at the measured copy bandwidth).  The
+  path trains, step for step beside the 20 runs, the lazy sweep's 10 runs (gamma = 1 at m/4 and m/2, 5 seeds, the
+  same steps): the roofline counts their work too (0.96 GFLOP a step, where the 20 runs alone are 0.81), and the
+  note gives the ratio to the 20 runs' roofline as well.  The authors' loop does the 20 runs only.
 - **The authors' loop**: one run at a time, ``nn.Linear`` + autograd + ``torch.optim.SGD`` as in their code,
   the NTK probe by one backward per sample; best of 1 and 2 threads, its step timed interleaved with
   ntklab's bare stacked step; extrapolated to 20 runs x 50,000 steps + 51 probes.
-- **Core rows**: ntklab's bare stacked step (12 runs: the demo; 20: the paper) and its two products alone, at
-  their shapes, against the bound.
+- **Core rows**: ntklab's bare stacked step (12 runs: the demo; 20: the paper) with the fused kernel of
+  ``ntklab.dynamics._relu_kernel`` (the default on a CPU with AVX-512), its two passes alone, and the unfused step
+  (oneDNN's products, what a CPU without AVX-512 or a C compiler gets), against the bound.
 
 ``BENCH_DEMO=1`` also times ``ntklab demo`` (the default mode, what ``make demo`` runs) in a fresh process
 (wall and user CPU); with ``NTKLAB_SRC=/other/checkout/src`` any of this runs another checkout's code.
@@ -41,7 +45,9 @@ torch = setup_torch()
 import ntklab  # noqa: E402
 from ntklab.dynamics import _shallow_grad  # noqa: E402
 from ntklab.experiments import run_preset  # noqa: E402
+from ntklab.dynamics import _relu_kernel  # noqa: E402
 from ntklab.experiments.asym._common import PAPER_CONFIGS  # noqa: E402
+from ntklab.experiments.asym._lazy import lazy_sweep_widths  # noqa: E402
 from ntklab.experiments.asym.simulated import AsymSimulatedOptions, base_config  # noqa: E402
 
 M, N, D, STEPS, SEEDS, EVERY = 2000, 100, 50, 50_000, 5, 1000
@@ -62,6 +68,18 @@ def step_flops(runs, m=M, n=N, d=D, K=1) -> float:
 
 def step_bytes(runs, m=M, d=D) -> float:
     return 2 * runs * m * d * 4  # W read and written once
+
+
+LAZY_WIDTHS = lazy_sweep_widths(M, None)  # gamma = 1, SEEDS runs each, trained with the main runs' steps
+
+
+def preset_step_flops() -> float:
+    """FLOPs of one step of the preset's path: the R main runs and the lazy sweep's runs."""
+    return step_flops(R) + SEEDS * sum(step_flops(1, m=w) for w in LAZY_WIDTHS)
+
+
+def preset_step_bytes() -> float:
+    return step_bytes(R) + SEEDS * sum(step_bytes(1, m=w) for w in LAZY_WIDTHS)
 
 
 def _clock():
@@ -91,8 +109,9 @@ def _configs(seeds, steps=10):
             for a, g in PAPER_CONFIGS for s in range(seeds)]
 
 
-def bare_step(seeds):
-    """ntklab's stacked step (closed-form loss and gradient + the optimiser), no probes or bookkeeping."""
+def bare_step(seeds, *, fused=True):
+    """ntklab's stacked step (closed-form loss and gradient + the optimiser), no probes or bookkeeping; with
+    ``fused=False`` the unfused closed form (oneDNN's products and torch's elementwise passes)."""
     from ntklab.data import load_dataset
     from ntklab.dynamics._stacked import StackedModels
     from ntklab.nets import build_network
@@ -103,7 +122,13 @@ def bare_step(seeds):
     models = [build_network(c.network, d=data.d, out_dim=1, seed=c.seed, dtype=torch.float32) for c in cfgs]
     st = StackedModels(models)
     opt = build_optimizer(st.param_list(), cfgs[0].optimizer)
-    fast = _shallow_grad.ShallowMSEGradient(st, data.x_train.float(), data.y_train.float())
+    old, _shallow_grad.FUSED = _shallow_grad.FUSED, fused
+    try:
+        fast = _shallow_grad.ShallowMSEGradient(st, data.x_train.float(), data.y_train.float())
+    finally:
+        _shallow_grad.FUSED = old
+    if fused and fast.fused is None:
+        raise SystemExit(f"bench_e1: the fused step is not available here ({_relu_kernel.status()})")
     alive = torch.ones(st.R, dtype=torch.bool)
 
     def step():
@@ -113,14 +138,22 @@ def bare_step(seeds):
     return step
 
 
-def products_alone(runs):
-    """The step's two products at their shapes, as the library calls them (Z = W X^T with ReLU, G X)."""
-    W, xs = torch.randn(runs * M, D), torch.randn(N, D)
-    G, xsT = torch.randn(runs * M, N), torch.randn(D, N)
+def passes_alone(runs):
+    """The fused kernel's two passes at the E1 shapes, called directly (no Python between them)."""
+    g = torch.Generator().manual_seed(0)
+    xs = torch.randn(N, D, generator=g) / math.sqrt(D)
+    k = _relu_kernel.FusedReLUStep((runs, M, D), xs, torch.randn(runs, M, generator=g), torch.randn(N, 1))
+    W, grad = torch.randn(runs, M, D, generator=g), torch.empty(runs, M, D)
+    k.Xe.normal_(generator=g)
+    k.ok8.fill_(1)
+    k.scratch = torch.empty(THREADS * k.per_thread, dtype=torch.uint8)
 
     def both():
-        _shallow_grad.matmul_nt(W, xs, relu=True)
-        _shallow_grad.matmul_nt(G, xsT)
+        threads = torch.get_num_threads()
+        k.lib.relu_forward(W.data_ptr(), runs, M, D, k.XT.data_ptr(), k.npad, k.c.data_ptr(), k.fpart.data_ptr(),
+                           k.bits.data_ptr(), k.f.data_ptr(), threads)
+        k.lib.relu_backward(k.bits.data_ptr(), runs, M, k.npad, k.Xe.data_ptr(), N, D, k.dpad, k.c.data_ptr(),
+                            k.ok8.data_ptr(), grad.data_ptr(), k.scratch.data_ptr(), threads)
 
     return both
 
@@ -248,10 +281,11 @@ def _per_step(pt: dict, which: int) -> tuple[float, float]:
 
 
 def _interleaved_steps() -> tuple[dict, dict, str]:
-    """The bare steps, the products alone and the authors' step, interleaved (ntklab's at the preset's thread
-    count, the authors' at their own): (samples, the authors' medians, the faster authors' contender)."""
+    """The bare steps, the passes alone, the unfused step and the authors' step, interleaved (ntklab's at the
+    preset's thread count, the authors' at their own): (samples, the authors' medians, the faster authors' one)."""
     contenders = {"ntklab step, 20 runs": bare_step(SEEDS), "ntklab step, 12 runs": bare_step(3),
-                  "ntklab products alone, 20 runs": products_alone(R),
+                  "ntklab fused passes alone, 20 runs": passes_alone(R),
+                  "ntklab unfused step, 20 runs": bare_step(SEEDS, fused=False),
                   "authors' step, 1 thread": paper_steps(1)}
     if THREADS > 1:
         contenders[f"authors' step, {THREADS} threads"] = paper_steps(THREADS)
@@ -281,9 +315,11 @@ def _paper_scale_rows(pt: dict, roof: dict, authors: dict, best_name: str, err: 
     return [
         Row("E1 paper scale", case, "ntklab demo --full (the preset's path)", total_w,
             ratio=ratio, target="<= 1.5 x roofline", met=verdict(ratio <= 1.5),
-            note=(f"{step_w * 1e3:.2f} ms/step incl. probes and store (wall; CPU {step_c * 1e3:.2f}) + "
-                  f"one-off {fixed_w:.0f} s, from preset runs of {S_SHORT} and {S_LONG} steps x {ROUNDS}; "
-                  f"roofline {roof['bound'] * 1e3:.2f} ms/step = {roof['bound'] * STEPS:.0f} s (FLOP "
+            note=(f"{step_w * 1e3:.2f} ms/step incl. the lazy sweep's 10 runs, probes and store (wall; CPU "
+                  f"{step_c * 1e3:.2f}) + one-off {fixed_w:.0f} s, from preset runs of {S_SHORT} and {S_LONG} steps "
+                  f"x {ROUNDS}; roofline of that step ({preset_step_flops() / 1e9:.2f} GFLOP) "
+                  f"{roof['bound'] * 1e3:.2f} ms = {roof['bound'] * STEPS:.0f} s; of the 20 runs alone "
+                  f"{roof['bound_main'] * 1e3:.2f} ms, {total_w / (roof['bound_main'] * STEPS):.2f} x (FLOP "
                   f"{roof['flop'] * 1e3:.2f} ms at {roof['rate'] / 1e9:.0f} GFLOP/s, {PRESET_THREADS} thread(s); "
                   f"memory {roof['mem'] * 1e3:.2f} ms at {roof['bw'] / 1e9:.1f} GB/s); on CPU time {total_c:.0f} s "
                   f"= {total_c / (roof['bound_cpu'] * STEPS):.2f} x the roofline at {roof['rate_cpu'] / 1e9:.0f} "
@@ -298,22 +334,27 @@ def _paper_scale_rows(pt: dict, roof: dict, authors: dict, best_name: str, err: 
 
 
 def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[Row]:
-    """The bare steps (12 and 20 runs) and the products alone against the roofline, and the authors' steps."""
+    """The bare steps (12 and 20 runs), the fused passes alone and the unfused step against the roofline, and the
+    authors' steps."""
     rows = []
     rate, bw = roof["rate"], roof["bw"]
     for label, runs, name in (("demo GD step (12 runs)", 12, "ntklab step, 12 runs"),
-                              ("paper-scale GD step (20 runs)", R, "ntklab step, 20 runs")):
+                              ("paper-scale GD step (20 runs)", R, "ntklab step, 20 runs"),
+                              ("paper-scale GD step (20 runs)", R, "ntklab unfused step, 20 runs")):
         t = median(times[name])
         fb = max(step_flops(runs) / rate, step_bytes(runs) / bw)
         r = Row.timed("core: GD step", label, name, times, ratio=t / fb, target="ratio to roofline", met="-")
         r.note = (f"{step_flops(runs) / 1e9:.2f} GFLOP: roofline {fb * 1e3:.2f} ms at {PRESET_THREADS} thread(s); "
                   f"the authors' step x {runs} runs {authors[best_name] * runs * 1e3:.1f} ms "
                   f"({authors[best_name] * runs / t:.1f} x ntklab's)")
+        if "unfused" in name:
+            r.note += "; the fallback without AVX-512 or a C compiler (oneDNN's products, torch's elementwise passes)"
         rows.append(r)
-    tp = median(times["ntklab products alone, 20 runs"])
-    rows.append(Row.timed("core: GD step", "paper-scale GD step (20 runs)", "ntklab products alone, 20 runs", times,
-                          ratio=tp / (step_flops(R) / rate),
-                          note=f"{4 * R * M * N * D / tp / 1e9:.0f} GFLOP/s at their shapes (the formulation's floor)"))
+    tp = median(times["ntklab fused passes alone, 20 runs"])
+    rows.append(Row.timed("core: GD step", "paper-scale GD step (20 runs)", "ntklab fused passes alone, 20 runs",
+                          times, ratio=tp / (step_flops(R) / rate),
+                          note=f"{step_flops(R) / tp / 1e9:.0f} GFLOP/s counted as dense products "
+                               f"(the kernel: {_relu_kernel.status()})"))
     for name, t in authors.items():
         rows.append(Row.timed("core: GD step", "one authors' run", name, times,
                               note=f"x {R} runs = {t * R * 1e3:.1f} ms per step of the 20 runs"))
@@ -321,13 +362,15 @@ def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[R
 
 
 def _roofline(rates: list[dict], bw: float) -> dict:
-    """The roofline of a step of R runs: the larger of FLOP time (at the best square GEMM rate measured) and
-    memory time; also on CPU time (the rate per CPU second, what it is when the cores are not shared)."""
+    """The roofline of a step of the preset's path (the R main runs and the lazy sweep's): the larger of FLOP time
+    (at the best square GEMM rate measured) and memory time; also on CPU time (the rate per CPU second, what it is
+    when the cores are not shared), and the R main runs' alone (``bound_main``)."""
     rate = max(r["best"] for r in rates)
     rate_cpu = max(r["best_cpu"] for r in rates)
-    flop, mem = step_flops(R) / rate, step_bytes(R) / bw
+    flop, mem = preset_step_flops() / rate, preset_step_bytes() / bw
     return {"rate": rate, "rate_cpu": rate_cpu, "bw": bw, "flop": flop, "mem": mem, "bound": max(flop, mem),
-            "bound_cpu": max(step_flops(R) / rate_cpu, mem)}
+            "bound_cpu": max(preset_step_flops() / rate_cpu, mem),
+            "bound_main": max(step_flops(R) / rate, step_bytes(R) / bw)}
 
 
 def main():

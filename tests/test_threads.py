@@ -11,6 +11,7 @@ import torch
 import ntklab
 from ntklab import _threads
 from ntklab._threads import free_cores, torch_threads
+from ntklab.dynamics import _shallow_grad
 from ntklab.dynamics._shallow_grad import ShallowMSEGradient
 from ntklab.dynamics._stacked import StackedModels
 
@@ -108,7 +109,10 @@ def _gd_weights(threads: int, steps: int = 30) -> torch.Tensor:
     return st.params["W"].detach().clone()
 
 
-def test_thread_count_does_not_change_the_gd_path():
-    """Bitwise, not to a tolerance: the products split their rows (not their sums) over threads, and the
-    elementwise passes are exact, so one and two threads give the same weights."""
+@pytest.mark.parametrize("fused", [True, False])
+def test_thread_count_does_not_change_the_gd_path(fused, monkeypatch):
+    """Bitwise, not to a tolerance: the fused kernel sums in an order fixed by the shapes, and the unfused
+    products split their rows (not their sums) over threads with exact elementwise passes, so one and two threads
+    give the same weights."""
+    monkeypatch.setattr(_shallow_grad, "FUSED", fused)
     assert torch.equal(_gd_weights(1), _gd_weights(2))

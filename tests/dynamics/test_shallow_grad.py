@@ -88,8 +88,10 @@ def _e1_data(n=40, d=20):
 
 @pytest.mark.parametrize("onednn", [True, False])
 def test_float32_step_matches_float64_autograd(onednn, monkeypatch):
-    """The float32 step (oneDNN's fused products, or torch.mm) against autograd in float64 on the same nets."""
+    """The unfused float32 step (oneDNN's fused products, or torch.mm) against autograd in float64 on the same nets
+    (the fused kernel has its own tests in test_relu_kernel.py)."""
     monkeypatch.setattr(_shallow_grad, "ONEDNN", onednn)
+    monkeypatch.setattr(_shallow_grad, "FUSED", False)
     x, y = _e1_data()
     st64 = StackedModels(_e1_nets(torch.float64))
     loss64 = ((st64.forward(x) - y) ** 2).mean(dim=(1, 2))

@@ -13,12 +13,15 @@ with the data as the shared right factor and one batched product for the outputs
     G = sigma'(Z) o (1 e_r^T)                  in place over H (for ReLU sigma' = sign(H): two passes),
     dL/dW = diag(c) G X / sqrt(d)              (R m) x n  times  n x d.
 
-Both large products go through oneDNN (``torch.ops.mkldnn._linear_pointwise``) for float32 on the CPU: its JIT
-kernels run these thin shapes at 2-3x the rate of the MKL ``sgemm`` behind ``torch.mm`` on AMD CPUs (MKL takes its
-AVX2 path there; measured in ``bench/bench_e1.py``), and it applies the ReLU to the output tile while it is in
-registers.  Other dtypes and devices use ``torch.mm``.  Several outputs (K > 1) use the batched form
-sigma'(Z) @ (E X) per run.  The gradient is the one autograd gives (to float rounding; the tests compare both in
-float64, and float32 against float64); the optimiser step is unchanged.
+For float32 ReLU nets without bias on a CPU with AVX-512 (every E1 run), the step is the fused kernel of
+:mod:`~ntklab.dynamics._relu_kernel`: two passes over W that never store Z (pass 1 leaves the bits 1{Z > 0} and f,
+pass 2 sums diag(e) X / sqrt(d) over the set bits).  It does the E1 step in 1.9 ms where the unfused one below takes
+3.1-3.5 ms (``bench/bench_e1.py``).  Elsewhere both large products go through oneDNN
+(``torch.ops.mkldnn._linear_pointwise``) for float32 on the CPU: its JIT kernels run these thin shapes at 2-3x the
+rate of the MKL ``sgemm`` behind ``torch.mm`` on AMD CPUs (MKL takes its AVX2 path there), and it applies the ReLU to
+the output tile while it is in registers.  Other dtypes and devices use ``torch.mm``.  Several outputs (K > 1) use
+the batched form sigma'(Z) @ (E X) per run.  The gradient is the one autograd gives (to float rounding; the tests
+compare both in float64, and float32 against float64); the optimiser step is unchanged.
 
 Runs whose loss is non-finite or above the divergence threshold at this step, and runs no longer alive, get a
 zero gradient (so they do not move), exactly the runs the loop then marks diverged.
@@ -42,11 +45,13 @@ import math
 import torch
 
 from ..nets._shallow import ScaledShallowNet
+from . import _relu_kernel
 
-__all__ = ["ShallowMSEGradient", "supports", "matmul_nt", "onednn_available"]
+__all__ = ["ShallowMSEGradient", "supports", "matmul_nt", "onednn_available", "fused_available"]
 
 ENABLED = True  # the tests switch it off to compare with the autograd path
 ONEDNN = True  # the tests switch it off to compare oneDNN's products with torch.mm's
+FUSED = True  # the tests switch it off to compare the fused ReLU step with the unfused one
 BLOCK_BYTES = 4 * 2**20  # runs are processed in blocks whose activations (r m n floats) take about this much
 
 
@@ -73,6 +78,14 @@ def matmul_nt(a: torch.Tensor, b: torch.Tensor, *, relu: bool = False) -> torch.
     return out.clamp_(min=0) if relu else out
 
 
+def fused_available(step: "ShallowMSEGradient") -> bool:
+    """Whether the fused two-pass kernel (:mod:`~ntklab.dynamics._relu_kernel`) takes this step: float32 on the
+    CPU, ReLU without bias, one output, and the kernel built here."""
+    W = step.W
+    return (FUSED and step.relu and step.b is None and step.K == 1 and W.dtype == torch.float32
+            and W.device.type == "cpu" and W.is_contiguous() and _relu_kernel.library() is not None)
+
+
 class ShallowMSEGradient:
     """Per step: ``loss_and_grad(alive, threshold)`` -> per-run MSE (R,), with dL_r/dW in ``W.grad``."""
 
@@ -94,6 +107,8 @@ class ShallowMSEGradient:
         self.c_rows = self.C[:, 0, :].unsqueeze(-1).contiguous() if self.K == 1 else None  # (R, m, 1)
         self._grad = torch.empty_like(self.W)  # reused from step to step (a fresh 8 MB tensor costs page faults)
         self.block = max(1, BLOCK_BYTES // (m * self.n * self.W.element_size()))  # runs per block
+        self.fused = (_relu_kernel.FusedReLUStep(self.W.shape, self.xs, self.C[:, 0, :], y)
+                      if fused_available(self) else None)
 
     def _hidden(self, W: torch.Tensor, b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """sigma(Z) as (r, m, n) for the runs of ``W`` (r, m, d), and sigma'(Z) (None for ReLU: read off sigma(Z)
@@ -139,6 +154,10 @@ class ShallowMSEGradient:
             loss = torch.empty(R, dtype=self.W.dtype, device=self.W.device)
             ok = torch.empty(R, dtype=torch.bool, device=self.W.device)
             alive = alive.to(self.W.device)
+            if self.fused is not None:  # the gradient of dead runs is written as zeros
+                self.fused.step(self.W.detach(), self._grad, alive, threshold, loss, ok)
+                self.W.grad = self._grad
+                return loss
             for lo in range(0, R, self.block):
                 hi = min(R, lo + self.block)
                 self._runs(lo, hi, alive[lo:hi], threshold, loss[lo:hi], ok[lo:hi])

@@ -56,8 +56,11 @@ def _cuda() -> dict | None:
 
 def provenance() -> dict:
     """Where a run came from: package versions, git commit (with ``-dirty``), host, platform, torch threads,
-    the CUDA devices this process sees (name, capability, CUDA version), creation time."""
+    the CUDA devices this process sees (name, capability, CUDA version), whether the fused float32 ReLU step
+    (:mod:`ntklab.dynamics._relu_kernel`) is built here or why not, creation time."""
     import torch
+
+    from ..dynamics import _relu_kernel
 
     return {
         "versions": dict(_versions()),
@@ -66,5 +69,6 @@ def provenance() -> dict:
         "platform": platform.platform(),
         "torch_threads": torch.get_num_threads(),
         "cuda": _cuda(),
+        "relu_step_kernel": _relu_kernel.status(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

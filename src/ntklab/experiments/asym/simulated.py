@@ -74,8 +74,8 @@ class AsymSimulatedOptions(AsymOptions):
     spread_widths: list[int] = Field(default_factory=lambda: [250, 500, 1000, 2000, 4000])
     spread_seeds: int = Field(40, ge=1, le=1000)  # untrained nets per (config, width): the spread of lambda_min(Theta_0)
     limit_top: int = Field(200, ge=1)  # top nodes kept with their own weights in the random limit
-    # the E1 step runs 1.9x faster on 2 idle threads than on 1 (3.47 against 6.62 ms per step of 20 runs; the preset
-    # path 4.40 against 7.67 ms; bench/bench_e1.py, idle), with bit-identical weights: every free core by default
+    # the E1 step (the fused kernel) runs 2.3x faster on 2 idle threads than on 1 (2.0 against 4.6 ms per step of
+    # 20 runs; bench/bench_e1.py, idle), with bit-identical weights: every free core by default
     threads: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
 
 
