@@ -19,7 +19,7 @@ Paper scale: 4 configurations x 5 seeds x 50,000 full-batch GD steps, m = 2000, 
 - **The authors' loop**: one run at a time, ``nn.Linear`` + autograd + ``torch.optim.SGD`` as in their code,
   the NTK probe by one backward per sample; best of 1 and 2 threads, its step timed interleaved with
   ntklab's bare stacked step; extrapolated to 20 runs x 50,000 steps + 51 probes.
-- **Core rows**: ntklab's bare stacked step (12 runs: the demo; 20: the paper) with the fused kernel of
+- **Core rows**: ntklab's bare stacked step of the 20 runs (the demo's and the paper's) with the fused kernel of
   ``ntklab.dynamics._relu_kernel`` (the default on a CPU with AVX-512), its two passes alone, and the unfused step
   (oneDNN's products, what a CPU without AVX-512 or a C compiler gets), against the bound.
 
@@ -283,7 +283,7 @@ def _per_step(pt: dict, which: int) -> tuple[float, float]:
 def _interleaved_steps() -> tuple[dict, dict, str]:
     """The bare steps, the passes alone, the unfused step and the authors' step, interleaved (ntklab's at the
     preset's thread count, the authors' at their own): (samples, the authors' medians, the faster authors' one)."""
-    contenders = {"ntklab step, 20 runs": bare_step(SEEDS), "ntklab step, 12 runs": bare_step(3),
+    contenders = {"ntklab step, 20 runs": bare_step(SEEDS),
                   "ntklab fused passes alone, 20 runs": passes_alone(R),
                   "ntklab unfused step, 20 runs": bare_step(SEEDS, fused=False),
                   "authors' step, 1 thread": paper_steps(1)}
@@ -334,13 +334,12 @@ def _paper_scale_rows(pt: dict, roof: dict, authors: dict, best_name: str, err: 
 
 
 def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[Row]:
-    """The bare steps (12 and 20 runs), the fused passes alone and the unfused step against the roofline, and the
-    authors' steps."""
+    """The bare step (20 runs), the fused passes alone and the unfused step against the roofline, and the authors'
+    steps."""
     rows = []
     rate, bw = roof["rate"], roof["bw"]
-    for label, runs, name in (("demo GD step (12 runs)", 12, "ntklab step, 12 runs"),
-                              ("paper-scale GD step (20 runs)", R, "ntklab step, 20 runs"),
-                              ("paper-scale GD step (20 runs)", R, "ntklab unfused step, 20 runs")):
+    for label, runs, name in (("GD step of the demo and --full (20 runs)", R, "ntklab step, 20 runs"),
+                              ("GD step of the demo and --full (20 runs)", R, "ntklab unfused step, 20 runs")):
         t = median(times[name])
         fb = max(step_flops(runs) / rate, step_bytes(runs) / bw)
         r = Row.timed("core: GD step", label, name, times, ratio=t / fb, target="ratio to roofline", met="-")
@@ -351,7 +350,8 @@ def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[R
             r.note += "; the fallback without AVX-512 or a C compiler (oneDNN's products, torch's elementwise passes)"
         rows.append(r)
     tp = median(times["ntklab fused passes alone, 20 runs"])
-    rows.append(Row.timed("core: GD step", "paper-scale GD step (20 runs)", "ntklab fused passes alone, 20 runs",
+    rows.append(Row.timed("core: GD step", "GD step of the demo and --full (20 runs)",
+                          "ntklab fused passes alone, 20 runs",
                           times, ratio=tp / (step_flops(R) / rate),
                           note=f"{step_flops(R) / tp / 1e9:.0f} GFLOP/s counted as dense products "
                                f"(the kernel: {_relu_kernel.status()})"))
