@@ -22,7 +22,9 @@ D = 50
 DEPTHS = (1, 3, 10)
 NS = (1000,) if QUICK else (1000, 4000)
 W_STD, B_STD = math.sqrt(2.0), 0.1
-REPEATS = 3
+# samples per contender: 3 left the depth-1 n = 1000 row (calls of 6-13 ms) at ratios 0.37 and 0.56 in two idle
+# runs, a median of 3 moving with one slow sample; 7 there, 5 for n = 4000 (calls of 0.1-2.4 s)
+REPEATS = {1000: 7, 4000: 5}
 
 
 def main():
@@ -54,7 +56,7 @@ def main():
                         contenders["nt stax kernel_fn"] = peer.timer(case)
                     except Exception as exc:  # noqa: BLE001
                         note = f"neural-tangents failed: {str(exc)[:60]}"
-                times = interleave(contenders, REPEATS)
+                times = interleave(contenders, REPEATS.get(n, 5))
                 if peer is not None and info is not None:
                     peer.drop(case)
                 t = median(times["ntklab"])
