@@ -43,9 +43,8 @@ from _common import QUICK, THREADS, Row, bandwidth, gemm_rates, interleave, medi
 
 torch = setup_torch()
 import ntklab  # noqa: E402
-from ntklab.dynamics import _shallow_grad  # noqa: E402
+from ntklab.dynamics import _relu_kernel, _shallow_grad  # noqa: E402
 from ntklab.experiments import run_preset  # noqa: E402
-from ntklab.dynamics import _relu_kernel  # noqa: E402
 from ntklab.experiments.asym._common import PAPER_CONFIGS  # noqa: E402
 from ntklab.experiments.asym._lazy import lazy_sweep_widths  # noqa: E402
 from ntklab.experiments.asym.simulated import AsymSimulatedOptions, base_config  # noqa: E402

@@ -3,8 +3,10 @@ r"""The fused float32 ReLU step of stacked shallow runs (``_relu_step.c``), comp
 Two AVX-512 passes replace the two products and five elementwise passes of the unfused step
 (:mod:`~ntklab.dynamics._shallow_grad`): pass 1 keeps each tile of Z = W X^T / sqrt(d) in registers and leaves only
 the bits 1{Z > 0} and its share of f = sum_j c_j max(Z_j, 0); pass 2 forms each gradient row
-dL/dW_j = c_j sum_{n : Z_jn > 0} (dL/df_n) x_n / sqrt(d) by adding the rows of diag(dL/df) X / sqrt(d) whose bit is
-set.  Every sum runs in an order fixed by the shapes, so the thread count does not change a bit of the result.
+dL/dW_j = c_j sum_{n : Z_jn > 0} (dL/df_n) x_n / sqrt(d) as the product of the bits with diag(dL/df) X / sqrt(d),
+half of each tile's rows through masked adds and half through multiply-adds by 0 or 1 (the CPU's two kinds of unit
+side by side).  Every sum runs in an order fixed by the shapes, so the thread count does not change a bit of the
+result.
 
 The C file is compiled once per source, compiler and flags into ``$NTKLAB_CACHE_DIR`` (default
 ``~/.cache/ntklab``; the system temporary directory when that is not writable) and loaded with :mod:`ctypes`.  It
@@ -97,6 +99,8 @@ def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.relu_backward.restype = None
     lib.relu_backward_scratch.argtypes = [i]
     lib.relu_backward_scratch.restype = ctypes.c_size_t
+    lib.relu_forward_chunk.argtypes = []
+    lib.relu_forward_chunk.restype = i
     return lib
 
 
@@ -148,7 +152,7 @@ class FusedReLUStep:
         self.c = c.detach().float().contiguous()  # (R, m)
         self.y = torch.zeros(self.npad, device="cpu")  # y, zero past n
         self.y[:n] = y.detach()[:, 0]
-        self.fpart = torch.empty(R, -(-m // 96), self.npad, device="cpu")
+        self.fpart = torch.empty(R, -(-m // self.lib.relu_forward_chunk()), self.npad, device="cpu")  # f per chunk
         self.bits = torch.empty(R * m, self.npad // 16, dtype=torch.int16, device="cpu")
         self.f = torch.empty(R, self.npad, device="cpu")
         self.Xe = torch.empty(R, n, self.dpad, device="cpu")

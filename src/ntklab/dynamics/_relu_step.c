@@ -67,6 +67,9 @@ static const tile1_fn TILE1_1[NV_MAX + 1] = {0, tile1_1_1, tile1_1_2, tile1_1_3,
 static const tile1_fn TILE1_3[NV_MAX + 1] = {0, tile1_3_1, tile1_3_2, tile1_3_3, tile1_3_4, tile1_3_5, tile1_3_6,
                                              tile1_3_7};
 
+/* Rows per share of f: fpart holds ceil(m / CHUNK) shares per run. */
+int relu_forward_chunk(void) { return CHUNK; }
+
 /* f (R x npad) = sum_j c_j max(W_j XT, 0) per run, bits (R*m x npad/16) = 1{W XT > 0}; fpart: R x nch x npad. */
 void relu_forward(const float *W, int R, int m, int d, const float *XT, int npad, const float *c, float *fpart,
                   uint16_t *bits, float *f, int threads) {
