@@ -12,16 +12,17 @@ Paper scale: 4 configurations x 5 seeds x 50,000 full-batch GD steps, m = 2000, 
   them on the idle machine a bench needs).
 - **Roofline** of a step of the preset's path at those threads: the larger of FLOP time (2mnd for Z = W X^T, 2mn
   for f, 2mnd for the gradient, per run, at the machine's square f32 GEMM rate: the better of torch.mm/MKL and
-  oneDNN) and memory time (W read and written once, 2 m d 4 bytes per run, at the measured copy bandwidth).  The
-  path trains, step for step beside the 20 runs, the lazy sweep's 10 runs (gamma = 1 at m/4 and m/2, 5 seeds, the
-  same steps): the roofline counts their work too (0.96 GFLOP a step, where the 20 runs alone are 0.81), and the
+  oneDNN) and memory time (W read and written once, 2 m d 4 bytes per run, at the measured copy bandwidth).  After
+  the 20 runs the path trains the lazy sweep's 10 runs (gamma = 1 at m/4 and m/2, 5 seeds) for as many steps: the
+  roofline counts their work too (0.96 GFLOP a step, where the 20 runs alone are 0.81), and the
   note gives the ratio to the 20 runs' roofline as well.  The authors' loop does the 20 runs only.
 - **The authors' loop**: one run at a time, ``nn.Linear`` + autograd + ``torch.optim.SGD`` as in their code,
   the NTK probe by one backward per sample; best of 1 and 2 threads, its step timed interleaved with
   ntklab's bare stacked step; extrapolated to 20 runs x 50,000 steps + 51 probes.
 - **Core rows**: ntklab's bare stacked step of the 20 runs (the demo's and the paper's) with the fused kernel of
-  ``ntklab.dynamics._relu_kernel`` (the default on a CPU with AVX-512), its two passes alone, and the unfused step
-  (oneDNN's products, what a CPU without AVX-512 or a C compiler gets), against the bound.
+  ``ntklab.dynamics._relu_kernel`` (the default on a CPU with AVX-512; its second pass takes the GD step, as in the
+  training loop), its two passes alone (storing the gradient), and the unfused step (oneDNN's products then the
+  optimiser's step, what a CPU without AVX-512 or a C compiler gets), against the bound.
 
 ``BENCH_DEMO=1`` also times ``ntklab demo`` (the default mode, what ``make demo`` runs) in a fresh process
 (wall and user CPU); with ``NTKLAB_SRC=/other/checkout/src`` any of this runs another checkout's code.
@@ -111,12 +112,13 @@ def _configs(seeds, steps=10):
 
 
 def bare_step(seeds, *, fused=True):
-    """ntklab's stacked step (closed-form loss and gradient + the optimiser), no probes or bookkeeping; with
-    ``fused=False`` the unfused closed form (oneDNN's products and torch's elementwise passes)."""
+    """ntklab's stacked step as the training loop takes it, no probes or bookkeeping: fused, the loss and the GD step
+    in the kernel's two passes; with ``fused=False`` the unfused closed form (oneDNN's products and torch's
+    elementwise passes) then the optimiser's step."""
     from ntklab.data import load_dataset
     from ntklab.dynamics._stacked import StackedModels
     from ntklab.nets import build_network
-    from ntklab.optim import build_optimizer
+    from ntklab.optim import build_optimizer, plain_descent_lr
 
     cfgs = _configs(seeds)
     data = load_dataset(cfgs[0].data.name, **cfgs[0].data.options)
@@ -131,12 +133,16 @@ def bare_step(seeds, *, fused=True):
     if fused and fast.fused is None:
         raise SystemExit(f"bench_e1: the fused step is not available here ({_relu_kernel.status()})")
     alive = torch.ones(st.R, dtype=torch.bool)
+    lr = plain_descent_lr(opt, st.params["W"]) if fast.descends else None  # as the training loop decides
 
     def step():
         fast.loss_and_grad(alive)
         opt.step()
 
-    return step
+    def descend():
+        fast.loss_and_descend(alive, math.inf, lr)
+
+    return step if lr is None else descend
 
 
 def passes_alone(runs):
@@ -154,7 +160,7 @@ def passes_alone(runs):
         k.lib.relu_forward(W.data_ptr(), runs, M, D, k.XT.data_ptr(), k.npad, k.c.data_ptr(), k.fpart.data_ptr(),
                            k.bits.data_ptr(), k.f.data_ptr(), threads)
         k.lib.relu_backward(k.bits.data_ptr(), runs, M, k.npad, k.Xe.data_ptr(), N, D, k.dpad, k.c.data_ptr(),
-                            k.ok8.data_ptr(), grad.data_ptr(), k.scratch.data_ptr(), threads)
+                            k.ok8.data_ptr(), grad.data_ptr(), None, 0.0, k.scratch.data_ptr(), threads)
 
     return both
 

@@ -149,3 +149,78 @@ def test_a_failing_compiler_is_reported_not_raised(monkeypatch, tmp_path):
     assert _relu_kernel.library() is None
     assert "build failed" in _relu_kernel.status() and "no such flag" in _relu_kernel.status()
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+@needs_kernel
+@pytest.mark.parametrize("R,m,n,d", [(4, 300, 40, 20), (2, 13, 5, 130)])
+def test_fused_descent_is_the_gradient_then_the_gd_step_bitwise(R, m, n, d):
+    """loss_and_descend = loss_and_grad then W.add_(grad, alpha=-lr), bit for bit (the same multiply-add), with a
+    diverged, a NaN and a dead run left where they are."""
+    x, y = _data(n, d)
+    lr, threshold = 0.7, 1e3
+    alive = torch.tensor([True, True, False, True][:R])
+    stacks = []
+    for _ in range(2):
+        nets = _nets(torch.float32, R, m, d)
+        if R == 4:
+            with torch.no_grad():
+                nets[1].W.mul_(1e3)  # diverges at the first step
+                nets[3].W[2, 1] = float("nan")
+        st = StackedModels(nets)
+        stacks.append((st, ShallowMSEGradient(st, x.float(), y.float())))
+    (st_a, step_a), (st_b, step_b) = stacks
+    assert step_b.descends
+    W0 = st_b.params["W"].detach().clone()
+    opt = torch.optim.SGD(st_a.param_list(), lr=lr)
+    for _ in range(5):
+        loss_a = step_a.loss_and_grad(alive, threshold)
+        opt.step()
+        loss_b = step_b.loss_and_descend(alive, threshold, lr)
+        torch.testing.assert_close(loss_a, loss_b, rtol=0, atol=0, equal_nan=True)
+    W_a, W_b = st_a.params["W"].detach(), st_b.params["W"].detach()
+    assert torch.equal(W_a.nan_to_num(), W_b.nan_to_num()) and torch.equal(W_a.isnan(), W_b.isnan())
+    assert st_b.params["W"].grad is None  # the gradient is never stored
+    assert not torch.equal(W_b[0], W0[0])  # a healthy run moved
+    for r in ([1, 2, 3] if R == 4 else []):  # the diverged, the dead and the NaN run did not
+        assert torch.equal(W_b[r].nan_to_num(), W0[r].nan_to_num())
+
+
+def test_descent_needs_the_fused_kernel(monkeypatch):
+    monkeypatch.setattr(_shallow_grad, "FUSED", False)
+    x, y = _data(10, 3)
+    step = ShallowMSEGradient(StackedModels(_nets(torch.float32, 1, 8, 3)), x.float(), y.float())
+    assert not step.descends
+    with pytest.raises(RuntimeError, match="fused kernel"):
+        step.loss_and_descend(torch.ones(1, dtype=torch.bool), 1e3, 0.1)
+
+
+def _e1_cfg(seed, optimizer):
+    return ntklab.RunConfig(
+        name=f"s{seed}", seed=seed, dtype="float32",
+        data={"name": "sphere_sin", "options": {"n_train": 60, "n_test": 30, "d": 20, "seed": 0}},
+        network={"kind": "shallow", "width": 200, "scaling": {"kind": "zipf", "gamma": 0.3, "alpha": 0.5}},
+        optimizer=optimizer, training={"steps": 120}, probes={"every": 40, "top_nodes": 2},
+    )
+
+
+@needs_kernel
+@pytest.mark.parametrize("optimizer,descends", [({"name": "gd", "lr": 1.0}, True),
+                                                ({"name": "heavy_ball", "lr": 0.5, "momentum": 0.5}, False)])
+def test_the_loop_takes_the_gd_step_in_the_kernel_only_for_plain_gd(tmp_path, monkeypatch, optimizer, descends):
+    """Plain GD trains through loss_and_descend, and every metric is bit for bit what the gradient and the
+    optimiser's step give; heavy ball keeps the optimiser's step."""
+    from ntklab.dynamics import _loop
+
+    calls = []
+    original = ShallowMSEGradient.loss_and_descend
+    monkeypatch.setattr(ShallowMSEGradient, "loss_and_descend",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    cfgs = [_e1_cfg(s, optimizer) for s in range(2)]
+    kernel = ntklab.train_many(cfgs, out=tmp_path / "kernel", progress=False)
+    assert len(calls) == (120 if descends else 0)  # the two runs train stacked: one call a step
+    monkeypatch.setattr(_loop, "plain_descent_lr", lambda opt, param: None)
+    separate = ntklab.train_many(cfgs, out=tmp_path / "separate", progress=False)
+    for a, b in zip(kernel, separate):
+        key = ["step", "metric", "key"]
+        ma, mb = a.metrics.sort_values(key).reset_index(drop=True), b.metrics.sort_values(key).reset_index(drop=True)
+        assert ma.equals(mb)

@@ -138,3 +138,20 @@ def test_diverging_run_is_recorded(tmp_path):
     run = ntklab.train(_cfg("heavy_ball", 0, lr=5000.0, momentum=0.5), out=tmp_path, progress=False)
     assert run.status == "diverged"
     assert run.info["step"] < 25
+
+
+def test_plain_descent_lr_only_for_plain_gd():
+    """The fused E1 kernel takes the GD step itself only where the optimiser's step is theta - lr grad."""
+    from ntklab.optim import plain_descent_lr
+
+    w, other = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2))
+    assert plain_descent_lr(torch.optim.SGD([w], lr=0.25), w) == 0.25
+    assert plain_descent_lr(GradientDescent([w], lr=0.25), w) == 0.25
+    assert plain_descent_lr(torch.optim.SGD([{"params": [other], "lr": 1.0}, {"params": [w], "lr": 3.0}], lr=0.1),
+                            w) == 3.0  # the parameter's own group
+    for opt in (torch.optim.SGD([w], lr=0.25, momentum=0.5), torch.optim.SGD([w], lr=0.25, weight_decay=1e-3),
+                torch.optim.SGD([w], lr=0.25, momentum=0.5, nesterov=True),
+                torch.optim.SGD([w], lr=0.25, maximize=True), torch.optim.SGD([w], lr=torch.tensor(0.25)),
+                GradientDescent([w], lr=0.25, weight_decay=1e-3), HeavyBall([w], lr=0.25, momentum=0.5),
+                torch.optim.Adam([w], lr=0.25), torch.optim.SGD([other], lr=0.25)):
+        assert plain_descent_lr(opt, w) is None, opt

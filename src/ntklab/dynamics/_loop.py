@@ -50,7 +50,7 @@ from .._device import resolve_device
 from .._interrupt import stop_requested
 from ..config import RunConfig
 from ..nets import build_network, parameter_groups
-from ..optim import ELEMENTWISE, build_optimizer
+from ..optim import ELEMENTWISE, build_optimizer, plain_descent_lr
 from ._probes import ProbeState, node_weights
 from ._shallow_grad import ShallowMSEGradient
 from ._shallow_grad import supports as closed_form_supported
@@ -275,11 +275,15 @@ def _steps(g: _Group, start: int, sink: LoopSink, fast, pbar) -> None:
     bs, loss_name = cfg.training.batch_size, cfg.training.loss
     n = data.x_train.shape[0]
     full_batch = bs is None or bs >= n
+    # plain GD in the fused kernel: its second pass takes the step, W <- W - lr dL/dW, and opt.step() is skipped
+    lr = plain_descent_lr(g.opt, g.stacked.params["W"]) if fast is not None and fast.descends else None
     if start == 0:
         g.probe(0)
     reached = start
     for step in range(start, steps):
-        if fast is not None:  # loss and gradient in one pass; runs that diverge here get a zero gradient
+        if lr is not None:  # loss and step in one kernel; runs that diverge here do not move
+            loss_vec = fast.loss_and_descend(g.alive, cfg.training.divergence_threshold, lr)
+        elif fast is not None:  # loss and gradient in one pass; runs that diverge here get a zero gradient
             loss_vec = fast.loss_and_grad(g.alive, cfg.training.divergence_threshold)
         elif not full_batch:
             idx = torch.stack([torch.randperm(n, generator=gen, device="cpu")[:bs] for gen in g.gens]).to(g.device)
@@ -292,7 +296,8 @@ def _steps(g: _Group, start: int, sink: LoopSink, fast, pbar) -> None:
         if fast is None:
             g.opt.zero_grad(set_to_none=True)
             loss_vec[g.alive].sum().backward()
-        g.opt.step()
+        if lr is None:
+            g.opt.step()
         s_next = reached = step + 1
         if s_next % every == 0 or s_next == steps:
             g.probe(s_next)

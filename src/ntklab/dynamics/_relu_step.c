@@ -162,9 +162,13 @@ size_t relu_backward_scratch(int npad) {
 }
 
 /* grad (R*m x d) = c_j sum_{n : bits_jn} Xe[r, n, :d] for the runs with ok[r], zero for the others.
- * Xe: R x n x dpad (dpad a multiple of 16, the columns past d ignored); scratch: threads x relu_backward_scratch. */
+ * Xe: R x n x dpad (dpad a multiple of 16, the columns past d ignored); scratch: threads x relu_backward_scratch.
+ * With W not NULL the gradient is not stored: each row of a run with ok[r] takes the descent step
+ * W_j <- W_j + alpha g_j (one fused multiply-add, as torch's add_(g, alpha=alpha)), and the other runs' rows are left
+ * as they are (grad may then be NULL). */
 void relu_backward(const uint16_t *bits, int R, int m, int npad, const float *Xe, int n, int d, int dpad,
-                   const float *c, const uint8_t *ok, float *grad, unsigned char *scratch, int threads) {
+                   const float *c, const uint8_t *ok, float *grad, float *W, float alpha, unsigned char *scratch,
+                   int threads) {
     const int nvt = npad / 16, ld = npad + 32, tiles = (m + RT2 - 1) / RT2;
     const size_t per_thread = relu_backward_scratch(npad);
 #pragma omp parallel num_threads(threads)
@@ -179,7 +183,7 @@ void relu_backward(const uint16_t *bits, int R, int m, int npad, const float *Xe
             const int j0 = (int)(t % tiles) * RT2, rows = m - j0 < RT2 ? m - j0 : RT2;
             const long row0 = r * m + j0;
             if (!ok[r]) {
-                memset(grad + row0 * d, 0, sizeof(float) * (size_t)d * rows);
+                if (W == NULL) memset(grad + row0 * d, 0, sizeof(float) * (size_t)d * rows);
                 continue;
             }
             for (int i = 0; i < NA2; i++) {
@@ -195,13 +199,16 @@ void relu_backward(const uint16_t *bits, int R, int m, int npad, const float *Xe
                 const int left = (d - k0 + 15) / 16, nk = left < NK_MAX ? left : NK_MAX;
                 TILE2[nk](km, fm, ld, n, X + k0, dpad, buf);
                 for (int i = 0; i < rows; i++) {
-                    const __m512 cj = _mm512_set1_ps(c[row0 + i]);
-                    float *g = grad + (row0 + i) * d;
+                    const __m512 cj = _mm512_set1_ps(c[row0 + i]), a = _mm512_set1_ps(alpha);
+                    float *g = (W == NULL ? grad : W) + (row0 + i) * d;
                     for (int v = 0; v < nk; v++) {
                         const int k = k0 + 16 * v, width = d - k < 16 ? d - k : 16;
                         const __mmask16 keep = (__mmask16)((1u << width) - 1u);
                         const __m512 sum = _mm512_load_ps(buf + i * 16 * NK_MAX + 16 * v);
-                        _mm512_mask_storeu_ps(g + k, keep, _mm512_mul_ps(cj, sum));
+                        const __m512 gk = _mm512_mul_ps(cj, sum);
+                        if (W == NULL) _mm512_mask_storeu_ps(g + k, keep, gk);
+                        else _mm512_mask_storeu_ps(g + k, keep,
+                                                   _mm512_fmadd_ps(gk, a, _mm512_maskz_loadu_ps(keep, g + k)));
                     }
                 }
             }

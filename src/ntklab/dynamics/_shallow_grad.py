@@ -21,7 +21,8 @@ pass 2 sums diag(e) X / sqrt(d) over the set bits).  It does the E1 step in 1.9 
 rate of the MKL ``sgemm`` behind ``torch.mm`` on AMD CPUs (MKL takes its AVX2 path there), and it applies the ReLU to
 the output tile while it is in registers.  Other dtypes and devices use ``torch.mm``.  Several outputs (K > 1) use
 the batched form sigma'(Z) @ (E X) per run.  The gradient is the one autograd gives (to float rounding; the tests
-compare both in float64, and float32 against float64); the optimiser step is unchanged.
+compare both in float64, and float32 against float64); the optimiser step is unchanged, except that for plain
+GD the fused kernel can take the step itself (:meth:`ShallowMSEGradient.loss_and_descend`).
 
 Runs whose loss is non-finite or above the divergence threshold at this step, and runs no longer alive, get a
 zero gradient (so they do not move), exactly the runs the loop then marks diverged.
@@ -145,6 +146,25 @@ class ShallowMSEGradient:
             ex = (es.unsqueeze(-1) * self.xs).transpose(1, 2).reshape(r, self.n, self.K * d)  # (r, n, K d)
             p = torch.bmm(deriv, ex).view(r, m, self.K, d)
             out.copy_(torch.einsum("rmkd,rkm->rmd", p, C))
+
+    @property
+    def descends(self) -> bool:
+        """Whether :meth:`loss_and_descend` is available: the step runs in the fused kernel."""
+        return self.fused is not None
+
+    def loss_and_descend(self, alive: torch.Tensor, threshold: float, lr: float) -> torch.Tensor:
+        """Per-run loss (R,) at the current W, then the GD step W <- W - lr dL/dW in place for the runs that may
+        move (alive, loss finite and at most ``threshold``), in the fused kernel's second pass; the others stay
+        where they are.  The same W as :meth:`loss_and_grad` then ``W.add_(W.grad, alpha=-lr)``; ``W.grad`` is
+        not written."""
+        if self.fused is None:
+            raise RuntimeError("loss_and_descend needs the fused kernel (see descends)")
+        with torch.no_grad():
+            R = self.W.shape[0]
+            loss = torch.empty(R, dtype=self.W.dtype, device=self.W.device)
+            ok = torch.empty(R, dtype=torch.bool, device=self.W.device)
+            self.fused.step(self.W.detach(), None, alive.to(self.W.device), threshold, loss, ok, lr=lr)
+        return loss
 
     def loss_and_grad(self, alive: torch.Tensor, threshold: float = math.inf) -> torch.Tensor:
         """Per-run loss (R,) at the current W, and its gradient into ``W.grad`` (zero for runs that are not

@@ -7,6 +7,7 @@ May import: ``ntklab._errors``, ``ntklab._registry`` (layer 1) and torch.  Nothi
 from ._factory import ELEMENTWISE as ELEMENTWISE
 from ._factory import OPTIMIZERS as OPTIMIZERS
 from ._factory import build_optimizer as build_optimizer
+from ._factory import plain_descent_lr as plain_descent_lr
 from ._factory import register_optimizer as register_optimizer
 from ._momentum import GradientDescent as GradientDescent
 from ._momentum import HeavyBall as HeavyBall

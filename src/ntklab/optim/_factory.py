@@ -19,9 +19,9 @@ import torch
 
 from .._errors import ConfigError
 from .._registry import Registry
-from ._momentum import HeavyBall, Nesterov, NesterovSC
+from ._momentum import GradientDescent, HeavyBall, Nesterov, NesterovSC
 
-__all__ = ["OPTIMIZERS", "register_optimizer", "build_optimizer", "ELEMENTWISE"]
+__all__ = ["OPTIMIZERS", "register_optimizer", "build_optimizer", "ELEMENTWISE", "plain_descent_lr"]
 
 OPTIMIZERS = Registry("optimizer.name")
 ELEMENTWISE: set[str] = set()
@@ -76,3 +76,28 @@ _momentum_family()
 def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     """The optimiser ``cfg.name`` names (an :class:`~ntklab.config.OptimizerConfig`) over ``params``."""
     return OPTIMIZERS.get(cfg.name)(params, cfg)
+
+
+def plain_descent_lr(opt: torch.optim.Optimizer, param: torch.Tensor) -> float | None:
+    """The step size eta when ``opt`` moves ``param`` by plain gradient descent, theta <- theta - eta grad
+    (``torch.optim.SGD`` or :class:`~ntklab.optim.GradientDescent` with no momentum, weight decay, Nesterov term or
+    maximisation, and a float learning rate), else None.  A caller that takes this step itself (the fused E1 kernel)
+    then skips ``opt.step()`` for ``param``: the optimiser holds no state for it to miss.
+
+    Example:
+        >>> import torch
+        >>> w = torch.nn.Parameter(torch.zeros(3))
+        >>> plain_descent_lr(torch.optim.SGD([w], lr=0.5), w)
+        0.5
+        >>> print(plain_descent_lr(torch.optim.SGD([w], lr=0.5, momentum=0.9), w))
+        None
+    """
+    if type(opt) not in (torch.optim.SGD, GradientDescent):
+        return None
+    for group in opt.param_groups:
+        if any(p is param for p in group["params"]):
+            plain = (group.get("momentum", 0) == 0 and group.get("weight_decay", 0) == 0
+                     and not group.get("nesterov", False) and not group.get("maximize", False)
+                     and isinstance(group["lr"], float))
+            return group["lr"] if plain else None
+    return None
