@@ -21,7 +21,7 @@ Paper scale: 4 configurations x 5 seeds x 50,000 full-batch GD steps, m = 2000, 
   ntklab's bare stacked step; extrapolated to 20 runs x 50,000 steps + 51 probes.
 - **Core rows**: ntklab's bare stacked step of the 20 runs (the demo's and the paper's) with the fused kernel of
   ``ntklab.dynamics._relu_kernel`` (the default on a CPU with AVX-512; its second pass takes the GD step, as in the
-  training loop), its two passes alone (storing the gradient), and the unfused step (oneDNN's products then the
+  training loop), its one C call alone (storing the gradient), and the unfused step (oneDNN's products then the
   optimiser's step, what a CPU without AVX-512 or a C compiler gets), against the bound.
 
 ``BENCH_DEMO=1`` also times ``ntklab demo`` (the default mode, what ``make demo`` runs) in a fresh process
@@ -113,7 +113,7 @@ def _configs(seeds, steps=10):
 
 def bare_step(seeds, *, fused=True):
     """ntklab's stacked step as the training loop takes it, no probes or bookkeeping: fused, the loss and the GD step
-    in the kernel's two passes; with ``fused=False`` the unfused closed form (oneDNN's products and torch's
+    in the kernel's one call; with ``fused=False`` the unfused closed form (oneDNN's products and torch's
     elementwise passes) then the optimiser's step."""
     from ntklab.data import load_dataset
     from ntklab.dynamics._stacked import StackedModels
@@ -145,24 +145,23 @@ def bare_step(seeds, *, fused=True):
     return step if lr is None else descend
 
 
-def passes_alone(runs):
-    """The fused kernel's two passes at the E1 shapes, called directly (no Python between them)."""
+def kernel_call_alone(runs):
+    """The fused kernel's one call (both passes and the loss between them) at the E1 shapes, through ctypes with
+    no Python checks around it, storing the gradient (so W, and the timing, stay the same from call to call)."""
     g = torch.Generator().manual_seed(0)
     xs = torch.randn(N, D, generator=g) / math.sqrt(D)
     k = _relu_kernel.FusedReLUStep((runs, M, D), xs, torch.randn(runs, M, generator=g), torch.randn(N, 1))
     W, grad = torch.randn(runs, M, D, generator=g), torch.empty(runs, M, D)
-    k.Xe.normal_(generator=g)
-    k.ok8.fill_(1)
+    alive, loss, ok = torch.ones(runs, dtype=torch.bool), torch.empty(runs), torch.empty(runs, dtype=torch.bool)
     k.scratch = torch.empty(THREADS * k.per_thread, dtype=torch.uint8)
 
-    def both():
-        threads = torch.get_num_threads()
-        k.lib.relu_forward(W.data_ptr(), runs, M, D, k.XT.data_ptr(), k.npad, k.c.data_ptr(), k.fpart.data_ptr(),
-                           k.bits.data_ptr(), k.f.data_ptr(), threads)
-        k.lib.relu_backward(k.bits.data_ptr(), runs, M, k.npad, k.Xe.data_ptr(), N, D, k.dpad, k.c.data_ptr(),
-                            k.ok8.data_ptr(), grad.data_ptr(), None, 0.0, k.scratch.data_ptr(), threads)
+    def call():
+        k.lib.relu_step(W.data_ptr(), runs, M, D, N, k.XT.data_ptr(), k.npad, k.xs.data_ptr(), k.dpad, k.y.data_ptr(),
+                        k.c.data_ptr(), alive.data_ptr(), math.inf, 2.0 / N, grad.data_ptr(), 0.0, loss.data_ptr(),
+                        ok.data_ptr(), k.fpart.data_ptr(), k.bits.data_ptr(), k.scratch.data_ptr(),
+                        torch.get_num_threads())
 
-    return both
+    return call
 
 
 class PaperNet(torch.nn.Module):
@@ -288,10 +287,10 @@ def _per_step(pt: dict, which: int) -> tuple[float, float]:
 
 
 def _interleaved_steps() -> tuple[dict, dict, str]:
-    """The bare steps, the passes alone, the unfused step and the authors' step, interleaved (ntklab's at the
+    """The bare steps, the kernel call alone, the unfused step and the authors' step, interleaved (ntklab's at the
     preset's thread count, the authors' at their own): (samples, the authors' medians, the faster authors' one)."""
     contenders = {"ntklab step, 20 runs": bare_step(SEEDS),
-                  "ntklab fused passes alone, 20 runs": passes_alone(R),
+                  "ntklab kernel call alone, 20 runs": kernel_call_alone(R),
                   "ntklab unfused step, 20 runs": bare_step(SEEDS, fused=False),
                   "authors' step, 1 thread": paper_steps(1)}
     if THREADS > 1:
@@ -341,7 +340,7 @@ def _paper_scale_rows(pt: dict, roof: dict, authors: dict, best_name: str, err: 
 
 
 def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[Row]:
-    """The bare step (20 runs), the fused passes alone and the unfused step against the roofline, and the authors'
+    """The bare step (20 runs), the kernel call alone and the unfused step against the roofline, and the authors'
     steps."""
     rows = []
     rate, bw = roof["rate"], roof["bw"]
@@ -356,9 +355,9 @@ def _core_rows(times: dict, authors: dict, best_name: str, roof: dict) -> list[R
         if "unfused" in name:
             r.note += "; the fallback without AVX-512 or a C compiler (oneDNN's products, torch's elementwise passes)"
         rows.append(r)
-    tp = median(times["ntklab fused passes alone, 20 runs"])
+    tp = median(times["ntklab kernel call alone, 20 runs"])
     rows.append(Row.timed("core: GD step", "GD step of the demo and --full (20 runs)",
-                          "ntklab fused passes alone, 20 runs",
+                          "ntklab kernel call alone, 20 runs",
                           times, ratio=tp / (step_flops(R) / rate),
                           note=f"{step_flops(R) / tp / 1e9:.0f} GFLOP/s counted as dense products "
                                f"(the kernel: {_relu_kernel.status()})"))

@@ -73,13 +73,29 @@ def test_fused_and_unfused_float32_steps_agree(monkeypatch):
 
 
 @needs_kernel
-def test_fused_step_is_the_same_on_one_and_two_threads():
-    x, y = _data(100, 50)
+@pytest.mark.parametrize("R,m,n,d", [(3, 2000, 100, 50), (2, 13, 5, 130), (1, 7, 100, 3)])
+def test_fused_step_is_the_same_on_one_and_two_threads(R, m, n, d):
+    """Each thread takes its own rows of a run; a run of 13 or 7 nodes leaves one thread none at all."""
+    x, y = _data(n, d)
     out = []
     for threads in (1, 2):
         with torch_threads(threads):
-            out.append(_fused_step(_nets(torch.float32, 3, 2000, 50), x, y))
+            out.append(_fused_step(_nets(torch.float32, R, m, d), x, y))
     assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
+
+
+@needs_kernel
+def test_fused_step_refuses_buffers_of_the_wrong_kind():
+    x, y = _data(10, 3)
+    st = StackedModels(_nets(torch.float32, 2, 8, 3))
+    k = ShallowMSEGradient(st, x.float(), y.float()).fused
+    W, grad = st.params["W"].detach(), torch.empty(2, 8, 3)
+    loss, ok, alive = torch.empty(2), torch.empty(2, dtype=torch.bool), torch.ones(2, dtype=torch.bool)
+    for bad in ({"alive": alive.float()}, {"loss": torch.empty(3)}, {"ok": ok.to(torch.uint8)},
+                {"grad": torch.empty(2, 8, 4)}, {"W": W.double()}):
+        args = {"W": W, "grad": grad, "alive": alive, "loss": loss, "ok": ok} | bad
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            k.step(args["W"], args["grad"], args["alive"], 1e3, args["loss"], args["ok"])
 
 
 @needs_kernel

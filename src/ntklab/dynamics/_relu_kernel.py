@@ -1,14 +1,15 @@
 r"""The fused float32 ReLU step of stacked shallow runs (``_relu_step.c``), compiled on first use.
 
-Two AVX-512 passes replace the two products and five elementwise passes of the unfused step
+One call of two AVX-512 passes replaces the two products and the elementwise passes of the unfused step
 (:mod:`~ntklab.dynamics._shallow_grad`): pass 1 keeps each tile of Z = W X^T / sqrt(d) in registers and leaves only
-the bits 1{Z > 0} and its share of f = sum_j c_j max(Z_j, 0); pass 2 forms each gradient row
-dL/dW_j = c_j sum_{n : Z_jn > 0} (dL/df_n) x_n / sqrt(d) as the product of the bits with diag(dL/df) X / sqrt(d),
-half of each tile's rows through masked adds and half through multiply-adds by 0 or 1 (the CPU's two kinds of unit
-side by side).  Every sum runs in an order fixed by the shapes, so the thread count does not change a bit of the
-result.  For plain GD, pass 2 can take the step itself, W_j <- W_j - eta dL/dW_j, as each gradient row leaves the
-registers (``step(..., lr=eta)``): the gradient is never stored, and the optimiser's separate pass over W and its
-gradient (0.13 ms of the E1 step's 2 ms) is gone.
+the bits 1{Z > 0} and its share of f = sum_j c_j max(Z_j, 0); the residuals, the loss and diag(dL/df) X / sqrt(d)
+follow in C; pass 2 forms each gradient row dL/dW_j = c_j sum_{n : Z_jn > 0} (dL/df_n) x_n / sqrt(d) as the
+product of the bits with diag(dL/df) X / sqrt(d), half of each tile's rows through masked adds and half through
+multiply-adds by 0 or 1 (the CPU's two kinds of unit side by side).  The runs go one after the other, each thread
+on the same rows in both passes, so a run's W is still in cache for pass 2.  Every sum runs in an order fixed by
+the shapes, so the thread count does not change a bit of the result.  For plain GD, pass 2 can take the step
+itself, W_j <- W_j - eta dL/dW_j, as each gradient row leaves the registers (``step(..., lr=eta)``): the gradient
+is never stored, and the optimiser's separate pass over W and its gradient is gone.
 
 The C file is compiled once per source, compiler and flags into ``$NTKLAB_CACHE_DIR`` (default
 ``~/.cache/ntklab``; the system temporary directory when that is not writable) and loaded with :mod:`ctypes`.  It
@@ -94,15 +95,13 @@ def _build(cc: str) -> Path:
 
 
 def _bind(lib: ctypes.CDLL) -> ctypes.CDLL:
-    p, i = ctypes.c_void_p, ctypes.c_int
-    lib.relu_forward.argtypes = [p, i, i, i, p, i, p, p, p, p, i]
-    lib.relu_forward.restype = None
-    lib.relu_backward.argtypes = [p, i, i, i, p, i, i, i, p, p, p, p, ctypes.c_float, p, i]
-    lib.relu_backward.restype = None
-    lib.relu_backward_scratch.argtypes = [i]
-    lib.relu_backward_scratch.restype = ctypes.c_size_t
-    lib.relu_forward_chunk.argtypes = []
-    lib.relu_forward_chunk.restype = i
+    p, i, f = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
+    lib.relu_step.argtypes = [p, i, i, i, i, p, i, p, i, p, p, p, ctypes.c_double, f, p, f, p, p, p, p, p, i]
+    lib.relu_step.restype = None
+    lib.relu_step_scratch.argtypes = [i, i, i]
+    lib.relu_step_scratch.restype = ctypes.c_size_t
+    lib.relu_step_share.argtypes = []
+    lib.relu_step_share.restype = i
     return lib
 
 
@@ -135,7 +134,7 @@ def status() -> str:
 
 
 class FusedReLUStep:
-    """The buffers and the two calls of the fused step for R stacked runs: W (R, m, d), inputs ``xs`` = x / sqrt(d)
+    """The buffers and the one call of the fused step for R stacked runs: W (R, m, d), inputs ``xs`` = x / sqrt(d)
     (n, d), node factors ``c`` (R, m), targets ``y`` (n, 1); ``step(W, grad, alive, threshold, loss, ok)``.  Every
     buffer is on the CPU whatever the default device (the kernel reads their addresses)."""
 
@@ -149,17 +148,14 @@ class FusedReLUStep:
         self.npad, self.dpad = -(-n // 16) * 16, -(-d // 16) * 16
         self.XT = torch.zeros(d, self.npad, device="cpu")  # x^T / sqrt(d), zero past n (so their bits stay 0)
         self.XT[:, :n] = xs.T
-        self.xs = torch.zeros(n, self.dpad, device="cpu")
+        self.xs = torch.zeros(n, self.dpad, device="cpu")  # x / sqrt(d), zero past d
         self.xs[:, :d] = xs
         self.c = c.detach().float().contiguous()  # (R, m)
         self.y = torch.zeros(self.npad, device="cpu")  # y, zero past n
         self.y[:n] = y.detach()[:, 0]
-        self.fpart = torch.empty(R, -(-m // self.lib.relu_forward_chunk()), self.npad, device="cpu")  # f per chunk
-        self.bits = torch.empty(R * m, self.npad // 16, dtype=torch.int16, device="cpu")
-        self.f = torch.empty(R, self.npad, device="cpu")
-        self.Xe = torch.empty(R, n, self.dpad, device="cpu")
-        self.ok8 = torch.empty(R, dtype=torch.uint8, device="cpu")
-        self.per_thread = int(self.lib.relu_backward_scratch(self.npad))
+        self.fpart = torch.empty(2, -(-m // self.lib.relu_step_share()), self.npad, device="cpu")  # f's shares
+        self.bits = torch.empty(m, self.npad // 16, dtype=torch.int16, device="cpu")  # one run's, reused
+        self.per_thread = int(self.lib.relu_step_scratch(n, self.npad, self.dpad))
         self.scratch = torch.empty(0, dtype=torch.uint8, device="cpu")
 
     def step(self, W: torch.Tensor, grad: torch.Tensor | None, alive: torch.Tensor, threshold: float,
@@ -174,20 +170,14 @@ class FusedReLUStep:
                 continue
             if t.shape != (R, m, d) or t.dtype != torch.float32 or not t.is_contiguous() or t.device.type != "cpu":
                 raise ValueError(f"{name}: a contiguous float32 CPU tensor of shape {(R, m, d)} expected")
+        for name, t, dtype in (("alive", alive, torch.bool), ("loss", loss, torch.float32), ("ok", ok, torch.bool)):
+            if t.shape != (R,) or t.dtype != dtype or not t.is_contiguous() or t.device.type != "cpu":
+                raise ValueError(f"{name}: a contiguous {dtype} CPU tensor of shape {(R,)} expected")
         threads = torch.get_num_threads()
-        self.lib.relu_forward(W.data_ptr(), R, m, d, self.XT.data_ptr(), self.npad, self.c.data_ptr(),
-                              self.fpart.data_ptr(), self.bits.data_ptr(), self.f.data_ptr(), threads)
-        e = self.f - self.y  # (R, npad) residuals, zero past n (there f = 0 = y)
-        en = e[:, :n]
-        torch.mean(en * en, dim=1, out=loss)
-        torch.logical_and(alive, torch.isfinite(loss) & (loss.abs() <= threshold), out=ok)
-        e.mul_(2.0 / n)  # dL/df
-        torch.mul(en.unsqueeze(-1), self.xs, out=self.Xe)  # diag(dL/df) x / sqrt(d), per run
-        self.ok8.copy_(ok)
         if self.scratch.numel() < threads * self.per_thread:
             self.scratch = torch.empty(threads * self.per_thread, dtype=torch.uint8, device="cpu")
         descent = lr is not None
-        self.lib.relu_backward(self.bits.data_ptr(), R, m, self.npad, self.Xe.data_ptr(), n, d, self.dpad,
-                               self.c.data_ptr(), self.ok8.data_ptr(), None if descent else grad.data_ptr(),
-                               W.data_ptr() if descent else None, -float(lr) if descent else 0.0,
-                               self.scratch.data_ptr(), threads)
+        self.lib.relu_step(W.data_ptr(), R, m, d, n, self.XT.data_ptr(), self.npad, self.xs.data_ptr(), self.dpad,
+                           self.y.data_ptr(), self.c.data_ptr(), alive.data_ptr(), float(threshold), 2.0 / n,
+                           None if descent else grad.data_ptr(), -float(lr) if descent else 0.0, loss.data_ptr(),
+                           ok.data_ptr(), self.fpart.data_ptr(), self.bits.data_ptr(), self.scratch.data_ptr(), threads)

@@ -163,7 +163,7 @@ class ShallowMSEGradient:
             R = self.W.shape[0]
             loss = torch.empty(R, dtype=self.W.dtype, device=self.W.device)
             ok = torch.empty(R, dtype=torch.bool, device=self.W.device)
-            self.fused.step(self.W.detach(), None, alive.to(self.W.device), threshold, loss, ok, lr=lr)
+            self.fused.step(self.W.detach(), None, alive.to(self.W.device).contiguous(), threshold, loss, ok, lr=lr)
         return loss
 
     def loss_and_grad(self, alive: torch.Tensor, threshold: float = math.inf) -> torch.Tensor:
@@ -175,7 +175,7 @@ class ShallowMSEGradient:
             ok = torch.empty(R, dtype=torch.bool, device=self.W.device)
             alive = alive.to(self.W.device)
             if self.fused is not None:  # the gradient of dead runs is written as zeros
-                self.fused.step(self.W.detach(), self._grad, alive, threshold, loss, ok)
+                self.fused.step(self.W.detach(), self._grad, alive.contiguous(), threshold, loss, ok)
                 self.W.grad = self._grad
                 return loss
             for lo in range(0, R, self.block):
