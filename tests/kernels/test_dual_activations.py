@@ -191,3 +191,29 @@ def test_bad_arguments_are_refused():
         dual_activation("relu", float("nan"))
     with pytest.raises(ConfigError, match="constant"):
         normalize(lambda z: torch.zeros_like(z) + 3.0)
+
+
+@pytest.mark.parametrize("name", ["relu", "abs", "leaky", "abrelu"])
+@pytest.mark.parametrize("derivative", [False, True])
+def test_closed_form_duals_write_into_the_given_buffers_with_the_same_bits(name, derivative):
+    """``duals_into`` (the recursion's reused block buffers) returns those buffers, holding exactly ``duals``."""
+    from ntklab.kernels import abrelu, as_dual_activation, leaky_relu
+
+    act = {"leaky": leaky_relu(0.2), "abrelu": abrelu(-0.5, 1.5)}.get(name) or as_dual_activation(name)
+    g = torch.Generator().manual_seed(5)
+    v1, v2 = torch.rand(4, generator=g, dtype=torch.float64) + 0.2, torch.rand(3, generator=g, dtype=torch.float64)
+    v2[0] = 0.0  # a zero variance: rho = 0 there
+    c = (torch.rand(4, 3, generator=g, dtype=torch.float64) * 2 - 1) * torch.sqrt(v1[:, None] * v2[None, :])
+    c[1, 1] = math.sqrt(v1[1] * v2[1])  # rho = 1
+    p1, p2 = act.prepare_pair(v1, v2, derivative=derivative)
+    p1, p2 = tuple(t[:, None] for t in p1), tuple(t[None, :] for t in p2)
+    out = (torch.full((4, 3), math.nan, dtype=torch.float64), torch.full((4, 3), math.nan, dtype=torch.float64))
+    c_before = c.clone()
+    got = act.duals_into(p1, c, p2, out, derivative=derivative)
+    want = act.duals(v1[:, None], c, v2[None, :], derivative=derivative)
+    assert got[0].data_ptr() == out[0].data_ptr() and torch.equal(got[0], want[0])
+    assert torch.equal(c, c_before)
+    if derivative:
+        assert got[1].data_ptr() == out[1].data_ptr() and torch.equal(got[1], want[1])
+    else:
+        assert got[1] is None and want[1] is None

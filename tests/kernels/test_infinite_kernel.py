@@ -173,6 +173,65 @@ def test_blocks_symmetry_and_all_depths_agree():
         assert torch.allclose(alls[depth - 1], one, atol=1e-13, rtol=0)
 
 
+class _FreshDuals:
+    """An activation whose duals are fresh tensors (the base class's ``duals_into``): the recursion before it reused
+    block buffers."""
+
+    def __init__(self, act):
+        self.act = act
+
+    def __getattr__(self, name):
+        return getattr(self.act, name)
+
+    def duals_into(self, p1, c, p2, out, *, derivative=False):
+        return self.act.duals_prepared(p1, c, p2, derivative=derivative)
+
+
+def _plain_recursion(act, x, x2, layers, top):
+    """The recursion on whole matrices with fresh tensors, written from the formulas: per depth (NNGP, NTK)."""
+    y = x if x2 is None else x2
+    d = x.shape[1]
+    c, v1, v2 = x @ y.T / d, (x * x).sum(1) / d, (y * y).sum(1) / d
+    theta, out = None, []
+    for layer in layers:
+        q1, q2 = layer.A * v1 + layer.B, layer.A * v2 + layer.B
+        sigma, sdot = act.duals(q1[:, None], layer.A * c + layer.B, q2[None, :], derivative=True)
+        if x2 is None:  # the diagonal is the variance path
+            sigma.diagonal().copy_(act.second_moment(q1))
+            sdot.diagonal().copy_(act.derivative_second_moment(q1))
+        theta = (layer.G * c + layer.E if theta is None else layer.P * theta + layer.G * c + layer.E) * sdot
+        c, v1, v2 = sigma, act.second_moment(q1), act.second_moment(q2)
+        out.append((top.A * c + top.B, top.P * theta + top.G * c + top.E))
+    return out
+
+
+@pytest.mark.parametrize("name", ["relu", "abs", "leaky", "normalized_relu", "erf"])
+def test_reused_block_buffers_match_the_plain_recursion_and_fresh_duals(name):
+    """Reused buffers (Lambda, C^0 as Theta^1, Sigma and Sigma-dot per layer parity) over ragged blocks, both input
+    forms and alternating layers whose Theta is Lambda and whose is not: equal to the plain whole-matrix recursion
+    to 1e-12 relative (the two differ only in rounding order: x.x'/d as one product or by blocks), and bit for bit
+    to the same recursion with fresh dual tensors.  A buffer overwritten while live (one Sigma pair for both
+    parities, Theta in Lambda's buffer, rho in Lambda's) changes values by O(1)."""
+    from ntklab.kernels import as_dual_activation, leaky_relu
+    from ntklab.kernels._recursion import Layer, deep_kernels
+
+    act = leaky_relu(0.1) if name == "leaky" else as_dual_activation(name)
+    same, other = Layer(A=1.7, B=0.1, P=1.7, G=1.7, E=0.1), Layer(A=1.7, B=0.1, P=1.7, G=0.9, E=0.05)
+    hidden = [other, same, other, same, other]
+    x, y = _inputs(n=9, seed=3, top=1.5), _inputs(n=6, seed=4, top=1.5)
+    for x2 in (None, y):
+        for first in (same, other):
+            layers = [first, *hidden[1:]]
+            kw = dict(ntk=True, nngp=True, all_depths=True, block_size=4)
+            reused = deep_kernels(act, x, x2, layers, same, **kw)
+            fresh = deep_kernels(_FreshDuals(act), x, x2, layers, same, **kw)
+            for a, b in zip(reused, fresh):
+                assert torch.equal(a, b)
+            for depth, pair in enumerate(_plain_recursion(act, x, x2, layers, same)):
+                for got, want in zip((reused[0][depth], reused[1][depth]), pair):
+                    assert torch.allclose(got, want, rtol=1e-12, atol=1e-12 * float(want.abs().max()))
+
+
 def test_normalised_activation_on_the_sphere_keeps_unit_diagonal_and_psd():
     x = torch.nn.functional.normalize(torch.randn(30, 10, dtype=torch.float64), dim=1) * math.sqrt(10)
     for act in ("normalized_relu", normalize("gelu")):

@@ -26,6 +26,7 @@ import math
 import torch
 
 from .._device import as_float64
+from .._scratch import scratch
 from ._dual import DualActivation, _correlation
 
 __all__ = ["CLOSED_FORMS", "ABRelu", "Gelu", "abrelu", "leaky_relu"]
@@ -34,11 +35,20 @@ _TWO_PI = 2 * math.pi
 _SQRT_2 = math.sqrt(2.0)
 
 
-def _arc_cosine(v1, c, v2, *, derivative: bool, odd: bool):
-    """relu (odd=False) or abs (odd=True) duals from one arccos, with few passes over the block."""
-    s1, s2, rho = _correlation(v1, c, v2)
-    comp = torch.arccos(rho).neg_().add_(math.pi / 2 if odd else math.pi)  # pi/2 - theta or pi - theta
-    sin = torch.cos(comp) if odd else torch.sin(comp)  # sin theta = cos(pi/2 - theta) = sin(pi - theta)
+def _arc_cosine(v1, c, v2, *, derivative: bool, odd: bool, out=None):
+    """relu (odd=False) or abs (odd=True) duals from one arccos, with few passes over the block; with ``out`` =
+    (dual, ddual) buffers of the block's shape the block's three matrices (rho, the angle, the dual) live in a reused
+    scratch buffer and in those two, so a repeated call faults in no fresh pages (same operations, same bits)."""
+    if out is None:
+        s1, s2, rho = _correlation(v1, c, v2)
+        comp = torch.arccos(rho)
+    else:
+        shape, dtype = tuple(out[0].shape), out[0].dtype
+        s1, s2, rho = _correlation(v1, c, v2, out=scratch("arc_cosine.rho", shape, dtype))
+        comp = torch.arccos(rho, out=out[1] if derivative else scratch("arc_cosine.angle", shape, dtype))
+    comp.neg_().add_(math.pi / 2 if odd else math.pi)  # pi/2 - theta or pi - theta
+    wave = torch.cos if odd else torch.sin  # sin theta = cos(pi/2 - theta) = sin(pi - theta)
+    sin = wave(comp) if out is None else wave(comp, out=out[0])
     scale = (2 / math.pi) if odd else 1 / _TWO_PI
     dual = sin.addcmul_(comp, rho).mul_(s1 * scale).mul_(s2)
     if not derivative:
@@ -66,6 +76,9 @@ class _Relu(DualActivation):
 
     def duals(self, v1, c, v2, *, derivative=False):
         return _arc_cosine(v1, c, v2, derivative=derivative, odd=False)
+
+    def duals_into(self, p1, c, p2, out, *, derivative=False):
+        return _arc_cosine(p1[0][..., 0], c, p2[0][..., 0], derivative=derivative, odd=False, out=out)
 
     def coefficients(self, v, degree):
         """Exact: a_k = E[relu^(k)(z)] / sqrt(k!) = phi(0) He_{k-2}(0) / sqrt(k!) for k >= 2 (Stein), times sqrt(v)."""
@@ -96,6 +109,9 @@ class _Abs(DualActivation):
 
     def duals(self, v1, c, v2, *, derivative=False):
         return _arc_cosine(v1, c, v2, derivative=derivative, odd=True)
+
+    def duals_into(self, p1, c, p2, out, *, derivative=False):
+        return _arc_cosine(p1[0][..., 0], c, p2[0][..., 0], derivative=derivative, odd=True, out=out)
 
     def coefficients(self, v, degree):
         """Exact, from |z| = 2 relu(z) - z."""
@@ -201,12 +217,19 @@ class ABRelu(DualActivation):
     def derivative_second_moment(self, v):
         return torch.full_like(as_float64(v), (self.a ** 2 + self.b ** 2) / 2)
 
-    def duals(self, v1, c, v2, *, derivative=False):
-        k1, k0 = _arc_cosine(v1, c, v2, derivative=derivative, odd=False)
-        s1, s2, rho = _correlation(v1, c, v2)
+    def duals(self, v1, c, v2, *, derivative=False, out=None):
+        k1, k0 = _arc_cosine(v1, c, v2, derivative=derivative, odd=False, out=out)
         jump, ab = (self.b - self.a) ** 2, self.a * self.b
-        dual = k1.mul_(jump).add_(rho * (s1 * s2), alpha=ab) if ab != 0.0 else k1.mul_(jump)
+        if ab != 0.0:  # + a b c, with c rebuilt from the clamped rho as the arc-cosine terms see it
+            rho_out = None if out is None else scratch("abrelu.rho", tuple(out[0].shape), out[0].dtype)
+            s1, s2, rho = _correlation(v1, c, v2, out=rho_out)
+            dual = k1.mul_(jump).add_(rho.mul_(s1 * s2), alpha=ab)
+        else:
+            dual = k1.mul_(jump)
         return dual, (k0.mul_(jump).add_(ab) if derivative else None)
+
+    def duals_into(self, p1, c, p2, out, *, derivative=False):
+        return self.duals(p1[0][..., 0], c, p2[0][..., 0], derivative=derivative, out=out)
 
     def coefficients(self, v, degree):
         """Exact, from the relu coefficients: (b - a) a_k[relu] plus a sqrt(v) at k = 1."""

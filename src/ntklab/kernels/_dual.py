@@ -81,6 +81,12 @@ class DualActivation:
         """:meth:`duals` from prepared per-point data (p1, p2 broadcast against c with one trailing axis)."""
         return self.duals(p1[0][..., 0], c, p2[0][..., 0], derivative=derivative)
 
+    def duals_into(self, p1, c, p2, out, *, derivative: bool = False):
+        """:meth:`duals_prepared`, free to write its results into ``out`` = (dual, ddual), two tensors of c's shape
+        that alias neither c nor each other (the recursion's reused block buffers).  The results may be those
+        buffers or fresh tensors; this default ignores them, closed forms override it."""
+        return self.duals_prepared(p1, c, p2, derivative=derivative)
+
     def coefficients(self, v, degree: int) -> torch.Tensor:
         """Orthonormal Hermite coefficients a_0..a_degree of z -> sigma(sqrt(v) z) (the resolved 1-d rule of
         :mod:`ntklab.kernels._gaussian_rule`, converged to 3e-14 in l2)."""
@@ -96,7 +102,7 @@ class DualActivation:
 _SNAP = 1.0 + 2.0 ** -50  # |rho| within 4 ulp of 1 is +-1 (see _correlation)
 
 
-def _correlation(v1, c, v2):
+def _correlation(v1, c, v2, out=None):
     """(sqrt(v1), sqrt(v2), rho) with rho = c / sqrt(v1 v2) clamped to [-1, 1] (0 where v1 v2 = 0).
 
     rho is scaled by 1 + 2^-50 before the clamp, so |rho| within 4 ulp (9e-16) of 1 becomes exactly +-1: duplicated
@@ -104,12 +110,14 @@ def _correlation(v1, c, v2):
     Without it the square-root singularity of kinked duals at |rho| = 1 (relu: Sigma-dot ~ 1/2 - sqrt(2 (1 - rho))
     / (2 pi)) turns that rounding into errors of ~1e-9; with it a pair that truly is that near-parallel errs by at most
     sqrt(2 * 9e-16) / (2 pi) = 7e-9, what its own rounding leaves undetermined anyway.  The square roots stay at the
-    (broadcastable) shapes of v1 and v2, so on an (n1, n2) block only rho is a matrix.
+    (broadcastable) shapes of v1 and v2, so on an (n1, n2) block only rho is a matrix; ``out`` (of rho's shape,
+    not aliasing c) receives it if given.
     """
     s1, s2 = torch.sqrt(v1), torch.sqrt(v2)
     r1 = torch.where(s1 > 0, _SNAP / torch.where(s1 > 0, s1, 1.0), 0.0)
     r2 = torch.where(s2 > 0, 1 / torch.where(s2 > 0, s2, 1.0), 0.0)
-    return s1, s2, (c * r1).mul_(r2).clamp_(-1.0, 1.0)
+    rho = c * r1 if out is None else torch.mul(c, r1, out=out)
+    return s1, s2, rho.mul_(r2).clamp_(-1.0, 1.0)
 
 
 class Affine(DualActivation):
@@ -148,7 +156,15 @@ class Affine(DualActivation):
         return p1 + (self.base.mean(v1)[..., None],), p2 + (self.base.mean(v2)[..., None],)
 
     def duals_prepared(self, p1, c, p2, *, derivative=False):
-        dual, ddual = self.base.duals_prepared(p1[:-1], c, p2[:-1], derivative=derivative)
+        return self._shifted(self.base.duals_prepared(p1[:-1], c, p2[:-1], derivative=derivative), p1, p2,
+                             derivative)
+
+    def duals_into(self, p1, c, p2, out, *, derivative=False):
+        return self._shifted(self.base.duals_into(p1[:-1], c, p2[:-1], out, derivative=derivative), p1, p2,
+                             derivative)
+
+    def _shifted(self, duals, p1, p2, derivative):
+        dual, ddual = duals
         b, a2 = self.shift, self.scale ** 2
         if b != 0.0:
             dual = dual - b * (p1[-1][..., 0] + p2[-1][..., 0]) + b * b
