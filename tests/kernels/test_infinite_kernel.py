@@ -232,6 +232,27 @@ def test_reused_block_buffers_match_the_plain_recursion_and_fresh_duals(name):
                     assert torch.allclose(got, want, rtol=1e-12, atol=1e-12 * float(want.abs().max()))
 
 
+def test_a_dual_that_hands_back_its_input_does_not_alias_the_reused_buffers():
+    """sigma(z) = z whose duals return c itself (not a copy): the recursion must not let the next layer's Lambda
+    overwrite that Sigma while it is still read (Theta's G C^{l-1} term)."""
+    from ntklab.kernels import as_dual_activation
+    from ntklab.kernels._recursion import Layer, deep_kernels
+
+    identity = as_dual_activation("identity")
+
+    class Returning(type(identity)):
+        def duals(self, v1, c, v2, *, derivative=False):
+            return c, (torch.ones_like(c) if derivative else None)
+
+    same, other = Layer(A=1.7, B=0.1, P=1.7, G=1.7, E=0.1), Layer(A=1.3, B=0.2, P=1.3, G=0.9, E=0.05)
+    x, y = _inputs(n=9, seed=5, top=1.5), _inputs(n=6, seed=6, top=1.5)
+    for x2 in (None, y):
+        kw = dict(ntk=True, nngp=True, all_depths=True, block_size=4)
+        want = deep_kernels(identity, x, x2, [other, same, other, other], same, **kw)
+        got = deep_kernels(Returning(), x, x2, [other, same, other, other], same, **kw)
+        assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
 def test_normalised_activation_on_the_sphere_keeps_unit_diagonal_and_psd():
     x = torch.nn.functional.normalize(torch.randn(30, 10, dtype=torch.float64), dim=1) * math.sqrt(10)
     for act in ("normalized_relu", normalize("gelu")):

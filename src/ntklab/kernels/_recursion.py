@@ -119,6 +119,8 @@ def _block(act, c0, paths1, paths2, out_nngp, out_ntk, *, hidden, top, ntk, diag
         parity = index % 2
         duals_out = (_buffer(f"sigma{parity}", c0), _buffer(f"sigma_dot{parity}", c0))
         new_sigma, sdot = act.duals_into(p1, lam, p2, duals_out, derivative=ntk)
+        if new_sigma.data_ptr() == lam.data_ptr():  # a dual that hands back c: Lambda's buffer is rewritten next layer
+            new_sigma = new_sigma.clone()
         if diag:
             new_sigma.diagonal().copy_(post1[index])
             if ntk:
